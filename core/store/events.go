@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/leadhub/leadhub/core"
+)
+
+// leadEvent builds an event about l; data defaults to the lead itself.
+func (s *Store) leadEvent(l *core.Lead, typ, actor string, ch core.Changes, req *core.Request) core.Event {
+	ev := core.Event{ID: s.newID(), ProjectID: l.ProjectID, LeadID: l.ID, Type: typ, Actor: actor, Changes: ch,
+		CreatedAt: s.now(), Data: leadData(l, req)}
+	if req != nil {
+		ev.RequestID = req.ID
+	}
+	return ev
+}
+
+func leadData(l *core.Lead, req *core.Request) json.RawMessage {
+	b, err := json.Marshal(core.EventData{Lead: l, Request: req})
+	if err != nil {
+		panic(fmt.Sprintf("marshal event data: %v", err)) // only maps from JSON input: cannot fail
+	}
+	return b
+}
+
+// emit writes events in the caller's transaction and hands them to the hook,
+// which enqueues the work that follows them in that same transaction.
+func (s *Store) emit(ctx context.Context, tx *wtx, evs ...core.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	rows := make([]eventRow, len(evs))
+	for i, e := range evs {
+		rows[i] = eventRow{ID: e.ID, ProjectID: e.ProjectID, LeadID: e.LeadID, RequestID: e.RequestID, Type: e.Type,
+			Actor: e.Actor, Changes: e.Changes, Data: string(e.Data), CreatedAt: tm(e.CreatedAt)}
+	}
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if s.hook != nil {
+		if err := s.hook.OnEvents(ctx, tx.Tx.Tx, evs); err != nil {
+			return fmt.Errorf("event hook: %w", err)
+		}
+	}
+	return nil
+}
+
+// LeadEvents implements core.LeadService: the timeline, newest first.
+func (s *Store) LeadEvents(ctx context.Context, projectID, leadID string, limit int, cursor string) (core.Page[core.Event], error) {
+	var page core.Page[core.Event]
+	if _, err := s.leadRow(ctx, s.rdb, projectID, leadID); err != nil {
+		return page, err
+	}
+	limit = clampLimit(limit)
+	before, err := decodeSeqCursor(cursor)
+	if err != nil {
+		return page, err
+	}
+	var rows []eventRow
+	q := s.rdb.NewSelect().Model(&rows).Where("lead_id = ? AND project_id = ?", leadID, projectID).OrderExpr("seq DESC").Limit(int64(limit + 1))
+	if before > 0 {
+		q = q.Where("seq < ?", before)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return page, fmt.Errorf("select events: %w", err)
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.NextCursor = encodeSeqCursor(rows[limit-1].Seq)
+	}
+	page.Items = make([]core.Event, len(rows))
+	for i := range rows {
+		page.Items[i] = rows[i].domain()
+	}
+	return page, nil
+}

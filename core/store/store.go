@@ -1,0 +1,196 @@
+// Package store keeps Leadhub's data with Bun: an embedded SQLite file by
+// default, PostgreSQL for scale-out. It is the only package that imports Bun.
+// Every query is scoped by project here, not only in handlers.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // the SQLite driver: no cgo, FTS5 built in
+
+	"github.com/leadhub/leadhub/core"
+)
+
+// Options configure a Store.
+type Options struct {
+	// URL is "sqlite:" + a file path, or a postgres:// URL.
+	URL string
+	// Synchronous is SQLite's sync level: "normal" (the default: a commit
+	// survives a killed process; the OS crashing may lose the last commits) or
+	// "full" (a commit survives power loss too, at one fsync per batch).
+	Synchronous string
+	// MaxBatch bounds how many writes share one transaction (SQLite).
+	MaxBatch int
+	// ReadConns is the size of the read pool.
+	ReadConns int
+	Clock     func() time.Time
+	NewID     func() string
+	Hook      core.EventHook
+	Metrics   core.StoreMetrics
+	Logger    *slog.Logger
+}
+
+// Dialect names the database behind a store.
+type Dialect string
+
+// The dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Store implements the core services.
+type Store struct {
+	dialect Dialect
+	wdb     *bun.DB // the one writer (SQLite) or the shared pool (PostgreSQL)
+	rdb     *bun.DB // readers; never wait behind the writer
+	writer  writer
+	clock   func() time.Time
+	newID   func() string
+	hook    core.EventHook
+	metrics core.StoreMetrics
+	log     *slog.Logger
+}
+
+// Open connects, applies migrations and starts the write path.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = core.NopStoreMetrics{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 8
+	}
+	s := &Store{clock: func() time.Time { return opts.Clock().UTC() }, newID: opts.NewID, hook: opts.Hook, metrics: opts.Metrics, log: opts.Logger}
+	var err error
+	switch {
+	case strings.HasPrefix(opts.URL, "sqlite:"):
+		err = s.openSQLite(strings.TrimPrefix(opts.URL, "sqlite:"), opts)
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		err = s.openPostgres(opts.URL, opts)
+	default:
+		return nil, fmt.Errorf("database url %q: want sqlite:PATH or postgres://", opts.URL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(path string, opts Options) error {
+	if path == "" {
+		return errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	sync := "NORMAL"
+	if strings.EqualFold(opts.Synchronous, "full") {
+		sync = "FULL"
+	}
+	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return err
+	}
+	// One writer connection: SQLite takes one writer at a time anyway, and the
+	// group-commit loop is what makes that one connection fast.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return err
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	r.SetConnMaxLifetime(0)
+	s.dialect = SQLite
+	s.wdb = bun.NewDB(w, sqlitedialect.New())
+	s.rdb = bun.NewDB(r, sqlitedialect.New())
+	if err := s.wdb.Ping(); err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s.writer = newBatcher(s, opts.MaxBatch)
+	return nil
+}
+
+func (s *Store) openPostgres(url string, opts Options) error {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	s.dialect = Postgres
+	s.wdb = bun.NewDB(db, pgdialect.New())
+	s.rdb = s.wdb
+	s.writer = &directWriter{s: s}
+	return nil
+}
+
+// Dialect reports the database kind.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB is the writer's database handle, for adapters that keep their own tables
+// through database/sql (the job queue).
+func (s *Store) DB() *sql.DB { return s.wdb.DB }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
+
+// Close stops the write path and closes the database.
+func (s *Store) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
+	var err error
+	if s.rdb != s.wdb && s.rdb != nil {
+		err = s.rdb.Close()
+	}
+	if s.wdb != nil {
+		err = errors.Join(err, s.wdb.Close())
+	}
+	return err
+}
+
+// now is the store's clock, truncated to what the database keeps.
+func (s *Store) now() time.Time { return s.clock().Truncate(time.Microsecond) }

@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// wtx is a write transaction as an operation sees it: the Bun transaction plus
+// what to do once it has committed.
+type wtx struct {
+	bun.Tx
+	after []func()
+}
+
+// onCommit runs f after the transaction carrying this operation commits.
+func (t *wtx) onCommit(f func()) { t.after = append(t.after, f) }
+
+type txFunc func(ctx context.Context, tx *wtx) error
+
+// writer runs write operations, each atomically.
+type writer interface {
+	do(ctx context.Context, fn txFunc) error
+	close()
+}
+
+var errClosed = errors.New("store is closed")
+
+// batcher is SQLite's group commit: concurrent operations share one
+// transaction, each inside its own savepoint, so one caller's failure rolls
+// back that caller alone while the commit (and its fsync) is paid once per
+// batch. Batches form naturally: whatever queued up while the previous batch
+// committed goes into the next one, up to max.
+type batcher struct {
+	s    *Store
+	ops  chan *writeOp
+	max  int
+	quit chan struct{}
+	done chan struct{}
+}
+
+type writeOp struct {
+	ctx context.Context
+	fn  txFunc
+	err error
+	tx  wtx
+	res chan error
+}
+
+func newBatcher(s *Store, max int) *batcher {
+	b := &batcher{s: s, ops: make(chan *writeOp, max*4), max: max, quit: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+func (b *batcher) do(ctx context.Context, fn txFunc) error {
+	op := &writeOp{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	select {
+	case b.ops <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.quit:
+		return errClosed
+	}
+	// Once queued, the operation may commit: wait for the outcome whatever the
+	// caller's context does, so that an acknowledged write is a durable one.
+	return <-op.res
+}
+
+func (b *batcher) close() {
+	select {
+	case <-b.quit:
+		return
+	default:
+	}
+	close(b.quit)
+	<-b.done
+}
+
+func (b *batcher) loop() {
+	defer close(b.done)
+	batch := make([]*writeOp, 0, b.max)
+	for {
+		var first *writeOp
+		select {
+		case first = <-b.ops:
+		case <-b.quit:
+			// Finish what was queued before the close.
+			for {
+				select {
+				case op := <-b.ops:
+					b.run([]*writeOp{op})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < b.max {
+			select {
+			case op := <-b.ops:
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		b.run(batch)
+	}
+}
+
+func (b *batcher) run(batch []*writeOp) {
+	start := time.Now()
+	err := b.runTx(batch)
+	b.s.metrics.TxDone(len(batch), time.Since(start), err)
+	for _, op := range batch {
+		if err != nil && op.err == nil {
+			op.err = err
+		}
+		if op.err == nil {
+			for _, f := range op.tx.after {
+				f()
+			}
+		}
+		op.res <- op.err
+	}
+}
+
+func (b *batcher) runTx(batch []*writeOp) error {
+	// The operations run detached from their callers' contexts: a cancelled
+	// context would interrupt SQLite mid-statement, which rolls back the whole
+	// shared transaction, not just that caller's part.
+	ctx := context.Background()
+	tx, err := b.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	ok := 0
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.err = err
+			continue
+		}
+		op.tx = wtx{Tx: tx}
+		if len(batch) == 1 {
+			op.err = op.fn(context.WithoutCancel(op.ctx), &op.tx)
+			if op.err == nil {
+				ok++
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		op.err = op.fn(context.WithoutCancel(op.ctx), &op.tx)
+		if op.err != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("rollback to savepoint: %w", err)
+			}
+		} else {
+			ok++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	if ok == 0 {
+		return tx.Rollback()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// directWriter runs each operation in its own transaction: PostgreSQL takes
+// concurrent writers, so batching would only lengthen lock hold times. Races
+// between replicas surface as unique violations or serialization failures and
+// are retried: the retry sees the winner's row.
+type directWriter struct{ s *Store }
+
+func (d *directWriter) do(ctx context.Context, fn txFunc) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		start := time.Now()
+		var t wtx
+		err = d.s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			t = wtx{Tx: tx}
+			return fn(ctx, &t)
+		})
+		d.s.metrics.TxDone(1, time.Since(start), err)
+		if err == nil {
+			for _, f := range t.after {
+				f()
+			}
+			return nil
+		}
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (d *directWriter) close() {}
+
+func retryable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01")
+}
+
+// write runs fn atomically through the store's write path.
+func (s *Store) write(ctx context.Context, fn txFunc) error { return s.writer.do(ctx, fn) }
