@@ -60,6 +60,9 @@ type LeadPatch struct {
 	Attributes map[string]any
 	Tags       *[]string
 	Status     *string
+	// ClearAttributes removes every attribute before Attributes applies
+	// ("attributes": null in a merge patch).
+	ClearAttributes bool
 }
 
 // LeadFilter selects leads for a list or a search.

@@ -88,6 +88,13 @@ func (s *Store) UpdateLead(ctx context.Context, projectID, id string, p core.Lea
 		}
 		ch := core.Changes{}
 		core.ApplyFields(&l, p.Fields, false, ch)
+		if p.ClearAttributes {
+			clear := map[string]any{}
+			for k := range l.Attributes {
+				clear[k] = nil
+			}
+			l.Attributes = core.MergeAttributes(l.Attributes, clear, ch)
+		}
 		if p.Attributes != nil {
 			l.Attributes = core.MergeAttributes(l.Attributes, p.Attributes, ch)
 		}

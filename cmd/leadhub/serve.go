@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadhub/leadhub/config"
+	"github.com/leadhub/leadhub/core"
+	"github.com/leadhub/leadhub/core/httpapi"
+	"github.com/leadhub/leadhub/core/metrics"
+	"github.com/leadhub/leadhub/core/store"
+)
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func openStore(ctx context.Context, cfg config.Config, m core.StoreMetrics, log *slog.Logger) (*store.Store, error) {
+	return store.Open(ctx, store.Options{
+		URL:         cfg.DatabaseURL,
+		Synchronous: cfg.Database.Synchronous,
+		MaxBatch:    cfg.Database.MaxBatch,
+		ReadConns:   cfg.Database.ReadConns,
+		Metrics:     m,
+		Logger:      log,
+	})
+}
+
+// server is a wired Leadhub: the store, the API and what runs beside them.
+type server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.Store
+	handler http.Handler
+	// adminKey is set when this start generated the admin key.
+	adminKey string
+}
+
+func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*server, error) {
+	m := metrics.New(prometheus.NewRegistry())
+	s, err := openStore(ctx, cfg, m, log)
+	if err != nil {
+		return nil, err
+	}
+	generated, err := s.EnsureAdminKey(ctx, cfg.AdminKey)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("admin key: %w", err)
+	}
+	api := httpapi.New(httpapi.Config{
+		Services: s,
+		Ready: func(ctx context.Context) error {
+			if err := s.Ping(ctx); err != nil {
+				return err
+			}
+			if n, err := s.Pending(ctx); err != nil || n > 0 {
+				return errors.Join(err, fmt.Errorf("%d migrations pending", n))
+			}
+			return nil
+		},
+		Metrics:  m.Handler(),
+		Observer: m,
+		Logger:   log,
+		MaxBody:  cfg.MaxBodyBytes,
+	})
+	return &server{cfg: cfg, log: log, store: s, handler: api, adminKey: generated}, nil
+}
+
+func (s *server) close() { s.store.Close() }
+
+// serve runs until SIGINT or SIGTERM, then drains in-flight requests.
+func serve(ctx context.Context, cfg config.Config, out io.Writer) error {
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := newServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	if srv.adminKey != "" {
+		fmt.Fprintf(out, "\nGenerated the server admin key. It is shown this once; keep it:\n\n    %s\n\n", srv.adminKey)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	log.Info("leadhub serving", "addr", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL), "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutCtx)
+}
+
+// redactURL hides a password in a database URL for logs.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at > 0 {
+		if scheme := strings.Index(u, "://"); scheme > 0 && scheme < at {
+			return u[:scheme+3] + "***" + u[at:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,123 @@
+// Package httpapi is Leadhub's HTTP API on Gin. It is the only package that
+// imports Gin. Handlers bind input into request structs of their own, never
+// into domain types, so clients cannot set ids, counters or timestamps.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/leadhub/leadhub/core"
+)
+
+// Services are what the API serves; the store implements all of them.
+type Services interface {
+	core.ProjectService
+	core.KeyService
+	core.LeadService
+	core.RequestService
+	IdentitySecret(ctx context.Context, projectID string) (string, error)
+	RotateIdentitySecret(ctx context.Context, projectID string) (string, error)
+}
+
+// Observer receives one call per HTTP request, for metrics.
+type Observer interface {
+	ObserveHTTP(method, route string, status int, d time.Duration)
+}
+
+// Config wires the API.
+type Config struct {
+	Services Services
+	// Ready reports whether the service can take traffic (database reachable,
+	// migrations applied).
+	Ready    func(ctx context.Context) error
+	Metrics  http.Handler // the Prometheus handler at /metrics
+	Observer Observer
+	Logger   *slog.Logger
+	// MaxBody caps request bodies; larger ones get 413.
+	MaxBody int64
+}
+
+// API is the HTTP handler.
+type API struct {
+	cfg    Config
+	engine *gin.Engine
+}
+
+// New builds the router.
+func New(cfg Config) *API {
+	gin.SetMode(gin.ReleaseMode)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	a := &API{cfg: cfg, engine: gin.New()}
+	e := a.engine
+	e.ContextWithFallback = true
+	e.HandleMethodNotAllowed = false
+	e.Use(a.observe, a.recover, a.limitBody)
+	e.NoRoute(func(c *gin.Context) { writeError(c, core.Errorf(core.ENOTFOUND, "no such route")) })
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", a.ready)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(cfg.Metrics))
+	}
+
+	v1 := e.Group("/v1", a.authenticate)
+	v1.POST("/projects", a.serverAdmin, a.createProject)
+	p := v1.Group("/projects/:project")
+	p.GET("", a.role(core.RoleIngest), a.getProject)
+	p.PATCH("", a.role(core.RoleAdmin), a.patchProject)
+	p.POST("/keys", a.role(core.RoleAdmin), a.createKey)
+	p.GET("/keys", a.role(core.RoleAdmin), a.listKeys)
+	p.DELETE("/keys/:id", a.role(core.RoleAdmin), a.revokeKey)
+	p.GET("/identity-secret", a.role(core.RoleAdmin), a.getIdentitySecret)
+	p.POST("/identity-secret/rotate", a.role(core.RoleAdmin), a.rotateIdentitySecret)
+
+	p.POST("/leads", a.role(core.RoleIngest), a.createLead)
+	p.GET("/leads", a.role(core.RoleAgent), a.listLeads)
+	p.GET("/leads/:id", a.role(core.RoleAgent), a.getLead)
+	p.PATCH("/leads/:id", a.role(core.RoleAgent), a.patchLead)
+	p.DELETE("/leads/:id", a.role(core.RoleAgent), a.deleteLead)
+	p.GET("/leads/:id/requests", a.role(core.RoleAgent), a.leadRequests)
+	p.GET("/leads/:id/events", a.role(core.RoleAgent), a.leadEvents)
+
+	p.POST("/requests", a.role(core.RoleIngest), a.createRequest)
+	p.GET("/requests/:id", a.role(core.RoleAgent), a.getRequest)
+	p.PATCH("/requests/:id", a.role(core.RoleIngest), a.patchRequest)
+	p.POST("/requests/:id/messages", a.role(core.RoleIngest), a.addMessage)
+
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
+
+// Routes lists "METHOD /path" for every route, with Gin's ":param" written as
+// "{param}" as in the OpenAPI file.
+func (a *API) Routes() []string {
+	var out []string
+	for _, r := range a.engine.Routes() {
+		out = append(out, r.Method+" "+openAPIPath(r.Path))
+	}
+	return out
+}
+
+func (a *API) ready(c *gin.Context) {
+	if a.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c, 2*time.Second)
+		defer cancel()
+		if err := a.cfg.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
