@@ -135,7 +135,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 		}
 	}
 	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:  "LEADHUB_",
+		Prefix:      "LEADHUB_",
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
 			if name == "LEADHUB_CONFIG" {
