@@ -40,6 +40,17 @@ type Config struct {
 	Logger   *slog.Logger
 	// MaxBody caps request bodies; larger ones get 413.
 	MaxBody int64
+	// PublicURL is the server's external base URL, for the inbound URLs of
+	// channels; when empty it is taken from each request's Host.
+	PublicURL string
+
+	// Optional services: their routes exist only when they are set.
+	Duplicates core.DuplicateService
+	Merges     core.MergeService
+	Webhooks   core.WebhookService
+	Channels   core.ChannelService
+	Inbound    core.InboundService
+	Plugins    core.PluginRegistry
 }
 
 // API is the HTTP handler.
@@ -93,6 +104,41 @@ func New(cfg Config) *API {
 	p.GET("/requests/:id", a.role(core.RoleAgent), a.getRequest)
 	p.PATCH("/requests/:id", a.role(core.RoleIngest), a.patchRequest)
 	p.POST("/requests/:id/messages", a.role(core.RoleIngest), a.addMessage)
+
+	if cfg.Duplicates != nil {
+		p.GET("/duplicates", a.role(core.RoleAgent), a.listDuplicates)
+		p.POST("/duplicates/:id/dismiss", a.role(core.RoleAgent), a.dismissDuplicate)
+	}
+	if cfg.Merges != nil {
+		p.POST("/leads/:id/merge", a.role(core.RoleAgent), a.mergeLeads)
+		p.POST("/merges/:id/undo", a.role(core.RoleAgent), a.undoMerge)
+		p.POST("/identify", a.role(core.RoleIngest), a.identify)
+	}
+	if cfg.Webhooks != nil {
+		p.POST("/webhooks", a.role(core.RoleAdmin), a.createWebhook)
+		p.GET("/webhooks", a.role(core.RoleAdmin), a.listWebhooks)
+		p.GET("/webhooks/:id", a.role(core.RoleAdmin), a.getWebhook)
+		p.PATCH("/webhooks/:id", a.role(core.RoleAdmin), a.patchWebhook)
+		p.DELETE("/webhooks/:id", a.role(core.RoleAdmin), a.deleteWebhook)
+		p.POST("/webhooks/:id/rotate-secret", a.role(core.RoleAdmin), a.rotateWebhookSecret)
+		p.POST("/webhooks/:id/test", a.role(core.RoleAdmin), a.testWebhook)
+		p.GET("/webhooks/:id/deliveries", a.role(core.RoleAdmin), a.listDeliveries)
+		p.POST("/webhooks/:id/deliveries/:delivery_id/retry", a.role(core.RoleAdmin), a.retryDelivery)
+	}
+	if cfg.Channels != nil {
+		p.POST("/channels", a.role(core.RoleAdmin), a.createChannel)
+		p.GET("/channels", a.role(core.RoleAdmin), a.listChannels)
+		p.GET("/channels/:id", a.role(core.RoleAdmin), a.getChannel)
+		p.DELETE("/channels/:id", a.role(core.RoleAdmin), a.deleteChannel)
+	}
+	if cfg.Inbound != nil {
+		// Authenticated by the channel's signature, not by a bearer key.
+		e.POST("/v1/inbound/:channel_id", a.inbound)
+	}
+	if cfg.Plugins != nil {
+		v1.GET("/plugins", a.serverAdmin, a.listPlugins)
+		v1.POST("/plugins/:name/enable", a.serverAdmin, a.enablePlugin)
+	}
 
 	return a
 }
