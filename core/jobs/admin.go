@@ -103,15 +103,12 @@ func (q *Queue) List(ctx context.Context, f Filter) ([]Record, error) {
 // ErrNotRetryable for a running or completed one.
 func (q *Queue) RetryNow(ctx context.Context, id int64) error {
 	now := q.d.timeArg(q.opts.Clock())
-	res, err := q.db.ExecContext(ctx, q.d.rebind(`UPDATE jobs
+	var kind string
+	err := q.db.QueryRowContext(ctx, q.d.rebind(`UPDATE jobs
 		SET state = 'available', attempt = 0, run_at = ?, due_at = ?, finished_at = NULL
-		WHERE id = ? AND state IN ('available', 'retryable', 'discarded')`), now, now, id)
-	if err != nil {
-		return fmt.Errorf("retry job %d: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("retry job %d: %w", id, err)
-	} else if n == 0 {
+		WHERE id = ? AND state IN ('available', 'retryable', 'discarded')
+		RETURNING kind`), now, now, id).Scan(&kind)
+	if errors.Is(err, sql.ErrNoRows) {
 		var state string
 		err := q.db.QueryRowContext(ctx, q.d.rebind("SELECT state FROM jobs WHERE id = ?"), id).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -122,10 +119,10 @@ func (q *Queue) RetryNow(ctx context.Context, id int64) error {
 		}
 		return ErrNotRetryable
 	}
-	var kind string
-	if err := q.db.QueryRowContext(ctx, q.d.rebind("SELECT kind FROM jobs WHERE id = ?"), id).Scan(&kind); err == nil {
-		q.notifyKind(kind)
+	if err != nil {
+		return fmt.Errorf("retry job %d: %w", id, err)
 	}
+	q.notifyKind(kind)
 	return nil
 }
 

@@ -62,7 +62,8 @@ type HandlerFunc func(ctx context.Context, batch []Job) []Outcome
 // KindConfig tells the queue how to work one kind of job.
 type KindConfig struct {
 	Handler HandlerFunc
-	// MaxBatch is the most jobs handed to one handler call (default 1).
+	// MaxBatch is the most jobs handed to one handler call (default 1, at
+	// most 1000).
 	MaxBatch int
 	// Linger is how long a worker waits, after being told new jobs exist,
 	// for more to gather before it claims a batch smaller than MaxBatch.

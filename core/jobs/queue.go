@@ -30,8 +30,9 @@ type Options struct {
 	// enqueued by another replica are found by polling.
 	PollInterval time.Duration
 	// LeaseDuration is how long a claimed batch belongs to its worker
-	// before another may take it (default 1m). A kind whose Timeout is
-	// longer gets Timeout+30s, so a live worker never loses its lease.
+	// before another may take it (default 1m): how long the jobs of a
+	// worker that died wait. A kind's lease is at least its Timeout plus
+	// min(Timeout, 30s), so a live worker never loses its lease.
 	LeaseDuration time.Duration
 	// CompletedRetention keeps completed jobs this long for inspection;
 	// zero (the default) deletes a job as soon as it completes, which

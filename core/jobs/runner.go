@@ -17,6 +17,9 @@ import (
 // but locked by another replica's claim in progress.
 const minWait = 20 * time.Millisecond
 
+// maxBatchLimit caps KindConfig.MaxBatch.
+const maxBatchLimit = 1000
+
 // runner claims and works the jobs of one kind.
 type runner struct {
 	q     *Queue
@@ -34,6 +37,9 @@ func newRunner(q *Queue, kind string, cfg KindConfig) *runner {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1
 	}
+	// Completion binds one parameter per job; this keeps it well inside
+	// SQLite's limit and a batch's writes short.
+	cfg.MaxBatch = min(cfg.MaxBatch, maxBatchLimit)
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
