@@ -36,7 +36,7 @@ func (a *API) createChannel(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	ch, err := a.cfg.Channels.CreateChannel(c, c.Param("project"),
+	ch, err := a.cfg.Channels.CreateChannel(c.Request.Context(), c.Param("project"),
 		core.ChannelInput{Kind: body.Kind, Name: body.Name, Secret: body.Secret, AllowUnsigned: body.AllowUnsigned})
 	if err != nil {
 		writeError(c, err)
@@ -46,7 +46,7 @@ func (a *API) createChannel(c *gin.Context) {
 }
 
 func (a *API) listChannels(c *gin.Context) {
-	chs, err := a.cfg.Channels.Channels(c, c.Param("project"))
+	chs, err := a.cfg.Channels.Channels(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -61,7 +61,7 @@ func (a *API) listChannels(c *gin.Context) {
 }
 
 func (a *API) getChannel(c *gin.Context) {
-	ch, err := a.cfg.Channels.Channel(c, c.Param("project"), c.Param("id"))
+	ch, err := a.cfg.Channels.Channel(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -70,7 +70,7 @@ func (a *API) getChannel(c *gin.Context) {
 }
 
 func (a *API) deleteChannel(c *gin.Context) {
-	if err := a.cfg.Channels.DeleteChannel(c, c.Param("project"), c.Param("id")); err != nil {
+	if err := a.cfg.Channels.DeleteChannel(c.Request.Context(), c.Param("project"), c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -85,7 +85,7 @@ func (a *API) inbound(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	dup, err := a.cfg.Inbound.Receive(c, core.InboundDelivery{ChannelID: c.Param("channel_id"), Header: c.Request.Header, Body: body})
+	dup, err := a.cfg.Inbound.Receive(c.Request.Context(), core.InboundDelivery{ChannelID: c.Param("channel_id"), Header: c.Request.Header, Body: body})
 	if err != nil {
 		writeError(c, err)
 		return
@@ -98,7 +98,7 @@ func (a *API) inbound(c *gin.Context) {
 }
 
 func (a *API) listPlugins(c *gin.Context) {
-	items := a.cfg.Plugins.Plugins(c)
+	items := a.cfg.Plugins.Plugins(c.Request.Context())
 	if items == nil {
 		items = []core.PluginInfo{}
 	}
@@ -106,7 +106,7 @@ func (a *API) listPlugins(c *gin.Context) {
 }
 
 func (a *API) enablePlugin(c *gin.Context) {
-	if err := a.cfg.Plugins.EnablePlugin(c, c.Param("name")); err != nil {
+	if err := a.cfg.Plugins.EnablePlugin(c.Request.Context(), c.Param("name")); err != nil {
 		writeError(c, err)
 		return
 	}

@@ -14,7 +14,7 @@ func (a *API) listDuplicates(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	page, err := a.cfg.Duplicates.Duplicates(c, c.Param("project"), c.Query("status"), limit, c.Query("cursor"))
+	page, err := a.cfg.Duplicates.Duplicates(c.Request.Context(), c.Param("project"), c.Query("status"), limit, c.Query("cursor"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -23,7 +23,7 @@ func (a *API) listDuplicates(c *gin.Context) {
 }
 
 func (a *API) dismissDuplicate(c *gin.Context) {
-	d, err := a.cfg.Duplicates.DismissDuplicate(c, c.Param("project"), c.Param("id"), principal(c).Actor())
+	d, err := a.cfg.Duplicates.DismissDuplicate(c.Request.Context(), c.Param("project"), c.Param("id"), principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
 		return
@@ -41,7 +41,7 @@ func (a *API) mergeLeads(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	res, err := a.cfg.Merges.MergeLeads(c, c.Param("project"), c.Param("id"), body.From, principal(c).Actor())
+	res, err := a.cfg.Merges.MergeLeads(c.Request.Context(), c.Param("project"), c.Param("id"), body.From, principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
 		return
@@ -50,7 +50,7 @@ func (a *API) mergeLeads(c *gin.Context) {
 }
 
 func (a *API) undoMerge(c *gin.Context) {
-	res, err := a.cfg.Merges.UndoMerge(c, c.Param("project"), c.Param("id"), principal(c).Actor())
+	res, err := a.cfg.Merges.UndoMerge(c.Request.Context(), c.Param("project"), c.Param("id"), principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
 		return
@@ -76,7 +76,7 @@ func (a *API) identify(c *gin.Context) {
 		in.Lead = body.Lead.fields()
 		in.LeadAttributes = jsonObject(body.Lead.Attributes)
 	}
-	l, err := a.cfg.Merges.Identify(c, c.Param("project"), in)
+	l, err := a.cfg.Merges.Identify(c.Request.Context(), c.Param("project"), in)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -43,7 +43,7 @@ func (a *API) createLead(c *gin.Context) {
 		}
 		in.UserID = *body.UserID
 	}
-	l, err := a.cfg.Services.CreateLead(c, c.Param("project"), in, principal(c).Actor())
+	l, err := a.cfg.Services.CreateLead(c.Request.Context(), c.Param("project"), in, principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
 		return
@@ -67,7 +67,7 @@ func (a *API) listLeads(c *gin.Context) {
 	}
 	f := core.LeadFilter{Email: c.Query("email"), Q: c.Query("q"), UserID: c.Query("user_id"), Tag: c.Query("tag"),
 		Status: c.Query("status"), Sort: c.Query("sort"), Limit: limit, Cursor: c.Query("cursor")}
-	page, err := a.cfg.Services.Leads(c, c.Param("project"), f)
+	page, err := a.cfg.Services.Leads(c.Request.Context(), c.Param("project"), f)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -76,7 +76,7 @@ func (a *API) listLeads(c *gin.Context) {
 }
 
 func (a *API) getLead(c *gin.Context) {
-	l, err := a.cfg.Services.Lead(c, c.Param("project"), c.Param("id"))
+	l, err := a.cfg.Services.Lead(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -97,7 +97,7 @@ func (a *API) patchLead(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	l, err := a.cfg.Services.UpdateLead(c, c.Param("project"), c.Param("id"), p, principal(c).Actor())
+	l, err := a.cfg.Services.UpdateLead(c.Request.Context(), c.Param("project"), c.Param("id"), p, principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
 		return
@@ -174,7 +174,7 @@ func parseLeadPatch(b []byte) (core.LeadPatch, error) {
 }
 
 func (a *API) deleteLead(c *gin.Context) {
-	if err := a.cfg.Services.DeleteLead(c, c.Param("project"), c.Param("id"), principal(c).Actor()); err != nil {
+	if err := a.cfg.Services.DeleteLead(c.Request.Context(), c.Param("project"), c.Param("id"), principal(c).Actor()); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -187,7 +187,7 @@ func (a *API) leadRequests(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	page, err := a.cfg.Services.LeadRequests(c, c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
+	page, err := a.cfg.Services.LeadRequests(c.Request.Context(), c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -201,7 +201,7 @@ func (a *API) leadEvents(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	page, err := a.cfg.Services.LeadEvents(c, c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
+	page, err := a.cfg.Services.LeadEvents(c.Request.Context(), c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
 	if err != nil {
 		writeError(c, err)
 		return

@@ -66,7 +66,7 @@ func (a *API) authenticate(c *gin.Context) {
 		writeError(c, core.Errorf(core.EUNAUTHORIZED, "missing bearer API key"))
 		return
 	}
-	p, err := a.cfg.Services.Authenticate(c, secret)
+	p, err := a.cfg.Services.Authenticate(c.Request.Context(), secret)
 	if err != nil {
 		writeError(c, err)
 		return

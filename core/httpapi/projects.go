@@ -32,7 +32,7 @@ func (a *API) createProject(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	p, key, err := a.cfg.Services.CreateProject(c, body.Name)
+	p, key, err := a.cfg.Services.CreateProject(c.Request.Context(), body.Name)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -43,7 +43,7 @@ func (a *API) createProject(c *gin.Context) {
 }
 
 func (a *API) getProject(c *gin.Context) {
-	p, err := a.cfg.Services.Project(c, c.Param("project"))
+	p, err := a.cfg.Services.Project(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -68,7 +68,7 @@ func (a *API) patchProject(c *gin.Context) {
 	if body.Settings != nil {
 		upd.AutoMerge = body.Settings.AutoMerge
 	}
-	p, err := a.cfg.Services.UpdateProject(c, c.Param("project"), upd)
+	p, err := a.cfg.Services.UpdateProject(c.Request.Context(), c.Param("project"), upd)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -100,7 +100,7 @@ func (a *API) createKey(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	k, err := a.cfg.Services.CreateKey(c, c.Param("project"), body.Name, core.Role(body.Role))
+	k, err := a.cfg.Services.CreateKey(c.Request.Context(), c.Param("project"), body.Name, core.Role(body.Role))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -111,7 +111,7 @@ func (a *API) createKey(c *gin.Context) {
 }
 
 func (a *API) listKeys(c *gin.Context) {
-	keys, err := a.cfg.Services.Keys(c, c.Param("project"))
+	keys, err := a.cfg.Services.Keys(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -124,7 +124,7 @@ func (a *API) listKeys(c *gin.Context) {
 }
 
 func (a *API) revokeKey(c *gin.Context) {
-	if err := a.cfg.Services.RevokeKey(c, c.Param("project"), c.Param("id")); err != nil {
+	if err := a.cfg.Services.RevokeKey(c.Request.Context(), c.Param("project"), c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -132,7 +132,7 @@ func (a *API) revokeKey(c *gin.Context) {
 }
 
 func (a *API) getIdentitySecret(c *gin.Context) {
-	s, err := a.cfg.Services.IdentitySecret(c, c.Param("project"))
+	s, err := a.cfg.Services.IdentitySecret(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -141,7 +141,7 @@ func (a *API) getIdentitySecret(c *gin.Context) {
 }
 
 func (a *API) rotateIdentitySecret(c *gin.Context) {
-	s, err := a.cfg.Services.RotateIdentitySecret(c, c.Param("project"))
+	s, err := a.cfg.Services.RotateIdentitySecret(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return

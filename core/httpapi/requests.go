@@ -41,7 +41,7 @@ func (a *API) createRequest(c *gin.Context) {
 		in.Lead = body.Lead.fields()
 		in.LeadAttributes = jsonObject(body.Lead.Attributes)
 	}
-	res, err := a.cfg.Services.IngestRequest(c, c.Param("project"), in)
+	res, err := a.cfg.Services.IngestRequest(c.Request.Context(), c.Param("project"), in)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -54,7 +54,7 @@ func (a *API) createRequest(c *gin.Context) {
 }
 
 func (a *API) getRequest(c *gin.Context) {
-	r, err := a.cfg.Services.Request(c, c.Param("project"), c.Param("id"))
+	r, err := a.cfg.Services.Request(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -73,7 +73,7 @@ func (a *API) patchRequest(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	r, err := a.cfg.Services.UpdateRequest(c, c.Param("project"), c.Param("id"),
+	r, err := a.cfg.Services.UpdateRequest(c.Request.Context(), c.Param("project"), c.Param("id"),
 		core.RequestPatch{Status: body.Status, Attributes: jsonObject(body.Attributes)}, principal(c).Actor())
 	if err != nil {
 		writeError(c, err)
@@ -93,7 +93,7 @@ func (a *API) addMessage(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	r, err := a.cfg.Services.AddMessage(c, c.Param("project"), c.Param("id"),
+	r, err := a.cfg.Services.AddMessage(c.Request.Context(), c.Param("project"), c.Param("id"),
 		core.Message{Sender: body.Sender, Text: body.Text, Actor: principal(c).Actor()})
 	if err != nil {
 		writeError(c, err)

@@ -158,7 +158,7 @@ func (a *API) Routes() []string {
 
 func (a *API) ready(c *gin.Context) {
 	if a.cfg.Ready != nil {
-		ctx, cancel := context.WithTimeout(c, 2*time.Second)
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := a.cfg.Ready(ctx); err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})

@@ -20,7 +20,7 @@ func (a *API) createWebhook(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	w, err := a.cfg.Webhooks.CreateWebhook(c, c.Param("project"), core.WebhookInput{URL: body.URL, Events: body.Events, Description: body.Description})
+	w, err := a.cfg.Webhooks.CreateWebhook(c.Request.Context(), c.Param("project"), core.WebhookInput{URL: body.URL, Events: body.Events, Description: body.Description})
 	if err != nil {
 		writeError(c, err)
 		return
@@ -29,7 +29,7 @@ func (a *API) createWebhook(c *gin.Context) {
 }
 
 func (a *API) listWebhooks(c *gin.Context) {
-	ws, err := a.cfg.Webhooks.Webhooks(c, c.Param("project"))
+	ws, err := a.cfg.Webhooks.Webhooks(c.Request.Context(), c.Param("project"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -41,7 +41,7 @@ func (a *API) listWebhooks(c *gin.Context) {
 }
 
 func (a *API) getWebhook(c *gin.Context) {
-	w, err := a.cfg.Webhooks.Webhook(c, c.Param("project"), c.Param("id"))
+	w, err := a.cfg.Webhooks.Webhook(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -62,7 +62,7 @@ func (a *API) patchWebhook(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	w, err := a.cfg.Webhooks.UpdateWebhook(c, c.Param("project"), c.Param("id"),
+	w, err := a.cfg.Webhooks.UpdateWebhook(c.Request.Context(), c.Param("project"), c.Param("id"),
 		core.WebhookPatch{URL: body.URL, Events: body.Events, Description: body.Description, Enabled: body.Enabled})
 	if err != nil {
 		writeError(c, err)
@@ -72,7 +72,7 @@ func (a *API) patchWebhook(c *gin.Context) {
 }
 
 func (a *API) deleteWebhook(c *gin.Context) {
-	if err := a.cfg.Webhooks.DeleteWebhook(c, c.Param("project"), c.Param("id")); err != nil {
+	if err := a.cfg.Webhooks.DeleteWebhook(c.Request.Context(), c.Param("project"), c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -80,7 +80,7 @@ func (a *API) deleteWebhook(c *gin.Context) {
 }
 
 func (a *API) rotateWebhookSecret(c *gin.Context) {
-	w, err := a.cfg.Webhooks.RotateWebhookSecret(c, c.Param("project"), c.Param("id"))
+	w, err := a.cfg.Webhooks.RotateWebhookSecret(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -89,7 +89,7 @@ func (a *API) rotateWebhookSecret(c *gin.Context) {
 }
 
 func (a *API) testWebhook(c *gin.Context) {
-	d, err := a.cfg.Webhooks.TestWebhook(c, c.Param("project"), c.Param("id"))
+	d, err := a.cfg.Webhooks.TestWebhook(c.Request.Context(), c.Param("project"), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -103,7 +103,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	page, err := a.cfg.Webhooks.Deliveries(c, c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
+	page, err := a.cfg.Webhooks.Deliveries(c.Request.Context(), c.Param("project"), c.Param("id"), limit, c.Query("cursor"))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -112,7 +112,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 }
 
 func (a *API) retryDelivery(c *gin.Context) {
-	d, err := a.cfg.Webhooks.RetryDelivery(c, c.Param("project"), c.Param("id"), c.Param("delivery_id"))
+	d, err := a.cfg.Webhooks.RetryDelivery(c.Request.Context(), c.Param("project"), c.Param("id"), c.Param("delivery_id"))
 	if err != nil {
 		writeError(c, err)
 		return
