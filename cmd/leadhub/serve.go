@@ -56,6 +56,7 @@ type server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   *store.Store
+	api     *httpapi.API
 	handler http.Handler
 	// adminKey is set when this start generated the admin key.
 	adminKey string
@@ -88,7 +89,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 		Logger:   log,
 		MaxBody:  cfg.MaxBodyBytes,
 	})
-	return &server{cfg: cfg, log: log, store: s, handler: api, adminKey: generated}, nil
+	return &server{cfg: cfg, log: log, store: s, api: api, handler: api, adminKey: generated}, nil
 }
 
 func (s *server) close() { s.store.Close() }

@@ -65,7 +65,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ("+s.placeholder(1)+", "+s.placeholder(2)+")", version, s.now().Format(timeLayout)); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, s.now().Format(timeLayout)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -88,11 +88,4 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(names) - n, nil
-}
-
-func (s *Store) placeholder(i int) string {
-	if s.dialect == Postgres {
-		return fmt.Sprintf("$%d", i)
-	}
-	return "?"
 }
