@@ -19,6 +19,7 @@ import (
 	"github.com/leadhub/leadhub/config"
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/httpapi"
+	"github.com/leadhub/leadhub/core/jobs"
 	"github.com/leadhub/leadhub/core/metrics"
 	"github.com/leadhub/leadhub/core/store"
 )
@@ -41,7 +42,12 @@ func newLogger(cfg config.Config) *slog.Logger {
 }
 
 func openStore(ctx context.Context, cfg config.Config, m core.StoreMetrics, log *slog.Logger) (*store.Store, error) {
+	return openStoreWithHook(ctx, cfg, m, nil, log)
+}
+
+func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetrics, hook core.EventHook, log *slog.Logger) (*store.Store, error) {
 	return store.Open(ctx, store.Options{
+		Hook:        hook,
 		URL:         cfg.DatabaseURL,
 		Synchronous: cfg.Database.Synchronous,
 		MaxBatch:    cfg.Database.MaxBatch,
@@ -56,6 +62,7 @@ type server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   *store.Store
+	queue   *jobs.Queue
 	api     *httpapi.API
 	handler http.Handler
 	// adminKey is set when this start generated the admin key.
@@ -64,10 +71,17 @@ type server struct {
 
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*server, error) {
 	m := metrics.New(prometheus.NewRegistry())
-	s, err := openStore(ctx, cfg, m, log)
+	disp := &dispatcher{}
+	s, err := openStoreWithHook(ctx, cfg, m, disp, log)
 	if err != nil {
 		return nil, err
 	}
+	disp.dialect = jobs.SQLite
+	if s.Dialect() == store.Postgres {
+		disp.dialect = jobs.Postgres
+	}
+	queue := jobs.New(s.DB(), disp.dialect, jobs.Options{ReadDB: s.ReadDB(), Logger: log})
+	disp.queue = queue
 	generated, err := s.EnsureAdminKey(ctx, cfg.AdminKey)
 	if err != nil {
 		s.Close()
@@ -89,10 +103,22 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 		Logger:   log,
 		MaxBody:  cfg.MaxBodyBytes,
 	})
-	return &server{cfg: cfg, log: log, store: s, api: api, handler: api, adminKey: generated}, nil
+	if err := queue.Start(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return &server{cfg: cfg, log: log, store: s, queue: queue, api: api, handler: api, adminKey: generated}, nil
 }
 
-func (s *server) close() { s.store.Close() }
+// close stops the workers first (they finish their batches), then the store.
+func (s *server) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.queue.Stop(ctx); err != nil {
+		s.log.Warn("job queue stop", "error", err)
+	}
+	s.store.Close()
+}
 
 // serve runs until SIGINT or SIGTERM, then drains in-flight requests.
 func serve(ctx context.Context, cfg config.Config, out io.Writer) error {

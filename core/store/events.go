@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/uptrace/bun"
+
 	"github.com/leadhub/leadhub/core"
 )
 
@@ -44,8 +46,28 @@ func (s *Store) emit(ctx context.Context, tx *wtx, evs ...core.Event) error {
 		if err := s.hook.OnEvents(ctx, tx.Tx.Tx, evs); err != nil {
 			return fmt.Errorf("event hook: %w", err)
 		}
+		if n, ok := s.hook.(core.CommitNotifier); ok {
+			tx.onCommit(n.EventsCommitted)
+		}
 	}
 	return nil
+}
+
+// EventsByID loads events by id, in any project: workers hold ids that came
+// from the events themselves. Missing ids are left out.
+func (s *Store) EventsByID(ctx context.Context, ids []string) ([]core.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []eventRow
+	if err := s.rdb.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("select events: %w", err)
+	}
+	out := make([]core.Event, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out, nil
 }
 
 // LeadEvents implements core.LeadService: the timeline, newest first.

@@ -194,3 +194,7 @@ func (s *Store) Close() error {
 
 // now is the store's clock, truncated to what the database keeps.
 func (s *Store) now() time.Time { return s.clock().Truncate(time.Microsecond) }
+
+// ReadDB is the read pool's handle, for adapters whose reads should not wait
+// behind the writer.
+func (s *Store) ReadDB() *sql.DB { return s.rdb.DB }

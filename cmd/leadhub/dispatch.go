@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/leadhub/leadhub/core"
+	"github.com/leadhub/leadhub/core/jobs"
+)
+
+// dispatcher is the store's event hook: inside the transaction that writes
+// events, it asks each fan-out (plugins, webhooks) which jobs follow them and
+// enqueues those jobs in that same transaction, so that a committed change
+// always has its follow-up work and a rolled-back one never does.
+type dispatcher struct {
+	dialect jobs.Dialect
+	fanouts []core.Fanout
+	queue   *jobs.Queue
+}
+
+func (d *dispatcher) OnEvents(ctx context.Context, tx *sql.Tx, evs []core.Event) error {
+	var out []jobs.NewJob
+	for _, ev := range evs {
+		for _, f := range d.fanouts {
+			js, err := f.JobsFor(ctx, tx, ev)
+			if err != nil {
+				return fmt.Errorf("fan out %s: %w", ev.Type, err)
+			}
+			for _, j := range js {
+				out = append(out, jobs.NewJob{Kind: j.Kind, ProjectID: ev.ProjectID, Target: j.Target, EventID: ev.ID})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return jobs.Enqueue(ctx, tx, d.dialect, out)
+}
+
+// EventsCommitted wakes the queue's pollers.
+func (d *dispatcher) EventsCommitted() {
+	if d.queue != nil {
+		d.queue.Notify()
+	}
+}
+
+// jobKind is a queue kind served by a handler written against core types, so
+// that adapters need not import the queue.
+type jobKind struct {
+	name          string
+	handler       func(ctx context.Context, batch []core.Job) []core.JobResult
+	maxBatch      int
+	linger        time.Duration
+	workers       int
+	timeout       time.Duration
+	retry         func(attempt int) time.Duration
+	maxAttempts   int
+	groupByTarget bool
+}
+
+func (k jobKind) register(q *jobs.Queue) {
+	q.Register(k.name, jobs.KindConfig{
+		MaxBatch: k.maxBatch, Linger: k.linger, Workers: k.workers, Timeout: k.timeout,
+		Retry: k.retry, MaxAttempts: k.maxAttempts, GroupByTarget: k.groupByTarget,
+		Handler: func(ctx context.Context, batch []jobs.Job) []jobs.Outcome {
+			in := make([]core.Job, len(batch))
+			for i, j := range batch {
+				in[i] = core.Job{ID: j.ID, Kind: j.Kind, ProjectID: j.ProjectID, Target: j.Target, EventID: j.EventID, Attempt: j.Attempt}
+			}
+			res := k.handler(ctx, in)
+			out := make([]jobs.Outcome, len(batch))
+			for i := range out {
+				if i < len(res) {
+					out[i] = jobs.Outcome{Err: res[i].Err, RetryAt: res[i].RetryAt, Discard: res[i].Discard}
+				} else {
+					out[i] = jobs.Outcome{Err: fmt.Errorf("handler returned %d results for %d jobs", len(res), len(batch))}
+				}
+			}
+			return out
+		},
+	})
+}
