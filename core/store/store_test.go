@@ -2,17 +2,26 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
+	"encoding/json"
+	"os"
+	"sort"
 	"sync"
 	"testing"
 
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/store"
+	"github.com/leadhub/leadhub/internal/testdb"
 )
 
+// TestMain runs the package's tests once on SQLite and, when
+// LEADHUB_TEST_DATABASE_URL is set, once more on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(testdb.Run(m)) }
+
+// openStore opens a fresh, migrated store on the dialect of the pass in
+// progress.
 func openStore(t testing.TB) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{URL: testURL(t)})
+	s, err := store.Open(context.Background(), store.Options{URL: testdb.URL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,9 +29,11 @@ func openStore(t testing.TB) *store.Store {
 	return s
 }
 
-// testURL is a fresh SQLite file per test.
+// testURL is a fresh SQLite file per test, whatever the pass: for tests that
+// choose their dialects themselves. openStore follows the pass.
 func testURL(t testing.TB) string {
-	return "sqlite:" + filepath.Join(t.TempDir(), "leadhub.db")
+	t.Helper()
+	return testdb.SQLiteURL(t)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -130,3 +141,10 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		t.Fatalf("ok=%d invalid=%d conflict=%d", ok, invalid, conflict)
 	}
 }
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
