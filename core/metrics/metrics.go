@@ -26,6 +26,9 @@ type Metrics struct {
 	txDuration      prometheus.Histogram
 	txErrors        prometheus.Counter
 	txBatch         prometheus.Histogram
+
+	plugin pluginCollectors // plugins.go
+	jobs   jobCollectors    // jobs.go
 }
 
 // New registers the collectors on reg, with the Go and process collectors.
@@ -59,6 +62,8 @@ func New(reg *prometheus.Registry) *Metrics {
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.leadsCreated, m.requestsCreated, m.txDuration, m.txErrors, m.txBatch} {
 		f(c)
 	}
+	m.plugin = newPluginCollectors(f)
+	m.jobs = newJobCollectors(f)
 	return m
 }
 
