@@ -31,6 +31,7 @@ var projectRoutes = []routeCase{
 	{"GET", "/identity-secret", nil, "admin"},
 	{"POST", "/identity-secret/rotate", nil, "admin"},
 	{"POST", "/leads", map[string]any{"fullname": "New Person"}, "ingest"},
+	{"POST", "/leads/batch", map[string]any{"leads": []any{map[string]any{"fullname": "Batch Person"}}}, "ingest"},
 	{"GET", "/leads", nil, "agent"},
 	{"GET", "/leads/{lead}", nil, "agent"},
 	{"PATCH", "/leads/{lead}", map[string]any{"company": "Other"}, "agent"},

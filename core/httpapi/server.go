@@ -93,6 +93,9 @@ func New(cfg Config) *API {
 	p.POST("/identity-secret/rotate", a.role(core.RoleAdmin), a.rotateIdentitySecret)
 
 	p.POST("/leads", a.role(core.RoleIngest), a.createLead)
+	if b, ok := cfg.Services.(core.LeadBatchService); ok {
+		p.POST("/leads/batch", a.role(core.RoleIngest), func(c *gin.Context) { a.createLeads(c, b) })
+	}
 	p.GET("/leads", a.role(core.RoleAgent), a.listLeads)
 	p.GET("/leads/:id", a.role(core.RoleAgent), a.getLead)
 	p.PATCH("/leads/:id", a.role(core.RoleAgent), a.patchLead)

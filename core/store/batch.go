@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/leadhub/leadhub/core"
+)
+
+// batchChunk bounds the rows of one multi-row INSERT: big enough to amortise
+// the statement, small enough to stay far from the databases' limits.
+const batchChunk = 250
+
+// CreateLeads implements core.LeadBatchService. The whole batch is one write
+// operation: one existence check for all its user ids, then multi-row inserts
+// of the leads, their user ids, tags and lead.created events.
+func (s *Store) CreateLeads(ctx context.Context, projectID string, in []core.NewLead, actor string) ([]core.BatchResult, error) {
+	if len(in) == 0 || len(in) > core.MaxBatchLeads {
+		return nil, core.Invalid(map[string]string{"leads": fmt.Sprintf("between 1 and %d leads", core.MaxBatchLeads)})
+	}
+	res := make([]core.BatchResult, len(in))
+	type item struct {
+		i    int
+		in   core.NewLead
+		tags []string
+	}
+	valid := make([]item, 0, len(in))
+	for i, nl := range in {
+		errs := map[string]string{}
+		if nl.UserID == "" {
+			nl.UserID = uuid.NewString()
+		}
+		core.ValidateUserID(nl.UserID, errs)
+		core.ValidateFields(nl.Fields, errs)
+		tags := core.NormalizeTags(nl.Tags, errs)
+		if len(errs) > 0 {
+			res[i].Err = core.Invalid(errs)
+			continue
+		}
+		valid = append(valid, item{i: i, in: nl, tags: tags})
+	}
+	if len(valid) == 0 {
+		return res, nil
+	}
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
+		for _, it := range valid {
+			res[it.i] = core.BatchResult{}
+		}
+		if err := s.projectExists(ctx, tx, projectID); err != nil {
+			return err
+		}
+		uids := make([]string, len(valid))
+		for k, it := range valid {
+			uids[k] = it.in.UserID
+		}
+		taken := make(map[string]string, len(valid))
+		for start := 0; start < len(uids); start += batchChunk {
+			var found []userIDRow
+			if err := tx.NewSelect().Model(&found).Column("user_id", "lead_id").
+				Where("project_id = ? AND user_id IN (?)", projectID, bun.In(uids[start:min(start+batchChunk, len(uids))])).
+				Scan(ctx); err != nil {
+				return fmt.Errorf("select user ids: %w", err)
+			}
+			for _, f := range found {
+				taken[f.UserID] = f.LeadID
+			}
+		}
+		now := s.now()
+		rows := make([]leadRow, 0, len(valid))
+		ids := make([]userIDRow, 0, len(valid))
+		evs := make([]core.Event, 0, len(valid))
+		withTags := map[string][]string{}
+		for _, it := range valid {
+			if holder, ok := taken[it.in.UserID]; ok {
+				if holder == "" {
+					res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q repeats one earlier in the batch", it.in.UserID)
+				} else {
+					res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q already belongs to lead %s", it.in.UserID, holder)
+				}
+				continue
+			}
+			taken[it.in.UserID] = ""
+			l := &core.Lead{ID: s.newID(), ProjectID: projectID, UserIDs: []string{it.in.UserID}, Status: core.LeadActive,
+				Tags: it.tags, CreatedAt: now, UpdatedAt: now, LastSeenAt: now}
+			core.ApplyFields(l, it.in.Fields, false, core.Changes{})
+			l.Attributes = core.MergeAttributes(nil, it.in.Attributes, nil)
+			row := leadRow{ID: l.ID, ProjectID: projectID, CreatedAt: tm(now)}
+			row.setFrom(l)
+			rows = append(rows, row)
+			ids = append(ids, userIDRow{ProjectID: projectID, UserID: it.in.UserID, LeadID: l.ID, CreatedAt: tm(now)})
+			if len(l.Tags) > 0 {
+				withTags[l.ID] = l.Tags
+			}
+			res[it.i].Lead = l
+			evs = append(evs, s.leadEvent(l, core.EventLeadCreated, actor, nil, nil))
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		for start := 0; start < len(rows); start += batchChunk {
+			chunk := rows[start:min(start+batchChunk, len(rows))]
+			if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+				return fmt.Errorf("insert leads: %w", err)
+			}
+		}
+		for start := 0; start < len(ids); start += batchChunk {
+			chunk := ids[start:min(start+batchChunk, len(ids))]
+			if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+				return fmt.Errorf("insert user ids: %w", err)
+			}
+		}
+		if len(withTags) > 0 {
+			if err := s.writeBatchTags(ctx, tx, projectID, withTags); err != nil {
+				return err
+			}
+		}
+		n := len(rows)
+		tx.onCommit(func() { s.metrics.LeadsCreated(n) })
+		return s.emit(ctx, tx, evs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeBatchTags writes the tags of new leads, found by id for their seq.
+func (s *Store) writeBatchTags(ctx context.Context, tx *wtx, projectID string, tags map[string][]string) error {
+	leadIDs := make([]string, 0, len(tags))
+	for id := range tags {
+		leadIDs = append(leadIDs, id)
+	}
+	var seqs []leadRow
+	if err := tx.NewSelect().Model(&seqs).Column("seq", "id").
+		Where("l.project_id = ? AND l.id IN (?)", projectID, bun.In(leadIDs)).Scan(ctx); err != nil {
+		return fmt.Errorf("select new leads: %w", err)
+	}
+	var rows []tagRow
+	for _, r := range seqs {
+		for _, t := range tags[r.ID] {
+			rows = append(rows, tagRow{ProjectID: projectID, Tag: t, LeadSeq: r.Seq})
+		}
+	}
+	for start := 0; start < len(rows); start += batchChunk {
+		chunk := rows[start:min(start+batchChunk, len(rows))]
+		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return fmt.Errorf("insert tags: %w", err)
+		}
+	}
+	return nil
+}
