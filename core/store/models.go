@@ -121,13 +121,37 @@ func (r *leadRow) domain() core.Lead {
 	if l.UserIDs == nil {
 		l.UserIDs = []string{}
 	}
-	if l.Attributes == nil {
+	// The lead gets its own copy of the attributes: callers merge into them,
+	// and saveLead compares them with the row's to decide what to write.
+	if a, ok := cloneJSON(r.Attributes).(map[string]any); ok && a != nil {
+		l.Attributes = a
+	} else {
 		l.Attributes = map[string]any{}
 	}
 	if l.Tags == nil {
 		l.Tags = []string{}
 	}
 	return l
+}
+
+// cloneJSON deep-copies a value decoded from JSON, so that changing the copy
+// cannot change a row it came from.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
 }
 
 // setFrom copies the domain fields of l onto the row and derives the match
