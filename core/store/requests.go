@@ -67,7 +67,7 @@ func (s *Store) IngestRequest(ctx context.Context, projectID string, in core.Ing
 			}
 		}
 		now := s.now()
-		row, err := s.leadByUserID(ctx, tx, projectID, in.UserID)
+		row, err := s.leadForWrite(ctx, tx, projectID, in.UserID)
 		if err != nil {
 			return err
 		}
