@@ -8,28 +8,38 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/leadhub/leadhub/config"
+	"github.com/leadhub/leadhub/internal/testdb"
 )
+
+// TestMain runs the package's tests once on SQLite and, when
+// LEADHUB_TEST_DATABASE_URL is set, once more on PostgreSQL: startServer
+// follows the pass.
+func TestMain(m *testing.M) { os.Exit(testdb.Run(m)) }
 
 const testAdminKey = "lhadmin_test-admin-key-for-tests-only"
 
-// testServer is a real Leadhub on loopback over a real SQLite file.
+// testServer is a real Leadhub on loopback over a real database: a SQLite
+// file, or a PostgreSQL schema of its own in the PostgreSQL pass.
 type testServer struct {
 	t   testing.TB
 	srv *server
 	URL string
-	DB  string // the SQLite file
+	DB  string // the SQLite file; "" on PostgreSQL
+	// DatabaseURL is the database the server was started on.
+	DatabaseURL string
 }
 
-// startServer wires Leadhub exactly as `leadhub serve` does, on a fresh file.
+// startServer wires Leadhub exactly as `leadhub serve` does, on a fresh
+// database of the pass's dialect (see TestMain).
 func startServer(t testing.TB, mutate ...func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()
-	db := filepath.Join(t.TempDir(), "leadhub.db")
-	cfg.DatabaseURL = "sqlite:" + db
+	cfg.DatabaseURL = testdb.URL(t)
 	cfg.AdminKey = testAdminKey
 	for _, m := range mutate {
 		m(&cfg)
@@ -44,7 +54,11 @@ func startServer(t testing.TB, mutate ...func(*config.Config)) *testServer {
 		hs.Close()
 		srv.close()
 	})
-	return &testServer{t: t, srv: srv, URL: hs.URL, DB: db}
+	ts := &testServer{t: t, srv: srv, URL: hs.URL, DatabaseURL: cfg.DatabaseURL}
+	if path, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
+		ts.DB = path
+	}
+	return ts
 }
 
 // resp is a decoded answer.
