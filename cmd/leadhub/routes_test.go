@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
@@ -11,6 +16,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
+
+	"github.com/leadhub/leadhub/core"
 )
 
 // routeCase is one project route with a body that would succeed, and the
@@ -42,6 +49,11 @@ var projectRoutes = []routeCase{
 	{"GET", "/requests/{request}", nil, "agent"},
 	{"PATCH", "/requests/{request}", map[string]any{"status": "closed"}, "ingest"},
 	{"POST", "/requests/{request}/messages", map[string]any{"text": "hi"}, "ingest"},
+	{"GET", "/duplicates", nil, "agent"},
+	{"POST", "/duplicates/{duplicate}/dismiss", nil, "agent"},
+	{"POST", "/leads/{lead}/merge", map[string]any{"from": []string{"{lead2}"}}, "agent"},
+	{"POST", "/merges/{merge}/undo", nil, "agent"},
+	{"POST", "/identify", map[string]any{"user_id": "fixture-user", "user_hash": "{user_hash}"}, "ingest"},
 }
 
 // fixture is one project's resources the route table points at.
@@ -55,7 +67,41 @@ func (s *testServer) newFixture(name string) fixture {
 	p := s.newProject(name)
 	r := s.ingest(p, "fixture-user", map[string]any{"fullname": "Fixture Person", "email": "fixture@example.com"})
 	k := s.must(201, "POST", p.path("/keys"), p.Admin, map[string]any{"name": "spare", "role": "ingest"})
-	return fixture{p: p, lead: field(r, "lead", "id").(string), request: field(r, "request", "id").(string), key: k["id"].(string), extra: map[string]string{}}
+	f := fixture{p: p, lead: field(r, "lead", "id").(string), request: field(r, "request", "id").(string), key: k["id"].(string), extra: map[string]string{}}
+	// For the duplicate and merge routes: a second lead to merge, a
+	// suggestion to dismiss, a merge to undo, and the fixture user's hash.
+	f.extra["lead2"] = field(s.ingest(p, "fixture-user-2", nil), "lead", "id").(string)
+	lead3 := field(s.ingest(p, "fixture-user-3", nil), "lead", "id").(string)
+	d, _, err := s.srv.store.SuggestDuplicate(context.Background(), p.ID, core.Suggestion{LeadID: f.lead, CandidateID: f.extra["lead2"], Score: 1, Detector: "fixture"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	f.extra["duplicate"] = d.ID
+	f.extra["merge"] = s.must(200, "POST", p.path("/leads/"+f.extra["lead2"]+"/merge"), p.Agent, map[string]any{"from": []string{lead3}})["merge_id"].(string)
+	secret := s.must(200, "GET", p.path("/identity-secret"), p.Admin, nil)["secret"].(string)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("fixture-user"))
+	f.extra["user_hash"] = hex.EncodeToString(mac.Sum(nil))
+	return f
+}
+
+// expandBody fills the placeholders of a body as expand does a path's.
+func (f fixture) expandBody(body any) any {
+	if body == nil {
+		return nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	for k, v := range map[string]string{"lead": f.lead, "request": f.request, "key": f.key} {
+		s = strings.ReplaceAll(s, "{"+k+"}", v)
+	}
+	for k, v := range f.extra {
+		s = strings.ReplaceAll(s, "{"+k+"}", v)
+	}
+	return []byte(s)
 }
 
 func (f fixture) expand(path string) string {
@@ -130,7 +176,7 @@ func TestTenancy(t *testing.T) {
 	before := s.projectState(a)
 	for _, rc := range projectRoutes {
 		for _, key := range []string{b.p.Admin, b.p.Agent, b.p.Ingest} {
-			r := s.do(rc.method, a.expand(rc.path), key, rc.body)
+			r := s.do(rc.method, a.expand(rc.path), key, a.expandBody(rc.body))
 			if r.Status != 404 {
 				t.Errorf("%s %s with another project's key: %d, want 404: %s", rc.method, rc.path, r.Status, r.Raw)
 			}
@@ -142,7 +188,7 @@ func TestTenancy(t *testing.T) {
 			for k, v := range a.extra {
 				cross.extra[k] = v
 			}
-			r := s.do(rc.method, cross.expand(rc.path), b.p.Admin, rc.body)
+			r := s.do(rc.method, cross.expand(rc.path), b.p.Admin, cross.expandBody(rc.body))
 			if r.Status != 404 {
 				t.Errorf("%s %s with another project's ids: %d, want 404: %s", rc.method, rc.path, r.Status, r.Raw)
 			}
@@ -161,7 +207,7 @@ func TestRoles(t *testing.T) {
 		for _, role := range []string{"ingest", "agent", "admin"} {
 			f := s.newFixture("roles")
 			key := map[string]string{"ingest": f.p.Ingest, "agent": f.p.Agent, "admin": f.p.Admin}[role]
-			r := s.do(rc.method, f.expand(rc.path), key, rc.body)
+			r := s.do(rc.method, f.expand(rc.path), key, f.expandBody(rc.body))
 			allowed := rank[role] >= rank[rc.role]
 			if allowed && (r.Status == 403 || r.Status >= 400) {
 				t.Errorf("%s %s as %s: %d, want success: %s", rc.method, rc.path, role, r.Status, r.Raw)

@@ -98,10 +98,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 			}
 			return nil
 		},
-		Metrics:  m.Handler(),
-		Observer: m,
-		Logger:   log,
-		MaxBody:  cfg.MaxBodyBytes,
+		Metrics:    m.Handler(),
+		Observer:   m,
+		Logger:     log,
+		MaxBody:    cfg.MaxBodyBytes,
+		Duplicates: s,
+		Merges:     s,
 	})
 	if err := queue.Start(ctx); err != nil {
 		s.Close()
