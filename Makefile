@@ -48,8 +48,13 @@ fuzz:
 	  done; \
 	done
 
-bench:
-	$(GO) run ./cmd/leadhub-bench $(BENCH_ARGS)
+# `make bench` builds the server, starts it on a fresh database and measures it
+# from a separate process (docs/performance.md). BENCH_LEADS scales the data
+# set down for a quick run; BENCH_ARGS passes more flags (-runs, -duration, …).
+BENCH_LEADS ?= 1000000
+bench: bin/leadhub
+	$(GO) build -o bin/leadhub-bench ./cmd/leadhub-bench
+	./bin/leadhub-bench -bin bin/leadhub -leads $(BENCH_LEADS) $(BENCH_ARGS)
 
 proto:
 	cd sdk && $(MAKE) proto

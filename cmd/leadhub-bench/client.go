@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is a minimal HTTP/1.1 keep-alive client on one TCP connection. The
+// load generator shares the machine with the server, so it spends as little
+// CPU per request as it can: no per-request allocations beyond the body, no
+// goroutines, no connection pool.
+type conn struct {
+	addr string
+	c    net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+	body []byte
+}
+
+func dial(addr string) (*conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}, nil
+}
+
+func (c *conn) close() {
+	if c.c != nil {
+		c.c.Close()
+	}
+}
+
+// do sends one request and reads the whole answer. The body it returns is
+// valid until the next call.
+func (c *conn) do(method, path, key string, body []byte) (int, []byte, error) {
+	if c.c == nil {
+		nc, err := dial(c.addr)
+		if err != nil {
+			return 0, nil, err
+		}
+		*c = *nc
+	}
+	status, b, err := c.roundTrip(method, path, key, body)
+	if err != nil {
+		c.c.Close()
+		c.c = nil
+	}
+	return status, b, err
+}
+
+func (c *conn) roundTrip(method, path, key string, body []byte) (int, []byte, error) {
+	w := c.w
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(path)
+	w.WriteString(" HTTP/1.1\r\nHost: bench\r\n")
+	if key != "" {
+		w.WriteString("Authorization: Bearer ")
+		w.WriteString(key)
+		w.WriteString("\r\n")
+	}
+	if body != nil {
+		w.WriteString("Content-Type: application/json\r\nContent-Length: ")
+		w.WriteString(strconv.Itoa(len(body)))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(body)
+	if err := w.Flush(); err != nil {
+		return 0, nil, err
+	}
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	length, chunked := -1, false
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		name, val, _ := bytes.Cut(h, []byte(":"))
+		val = bytes.TrimSpace(val)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(val)); err != nil {
+				return 0, nil, fmt.Errorf("bad content length %q", val)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(val, []byte("chunked"))
+		}
+	}
+	c.body = c.body[:0]
+	switch {
+	case chunked:
+		for {
+			h, err := c.r.ReadSlice('\n')
+			if err != nil {
+				return 0, nil, err
+			}
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(h)), 16, 64)
+			if err != nil {
+				return 0, nil, fmt.Errorf("bad chunk size %q", h)
+			}
+			if n == 0 {
+				if _, err := c.r.ReadSlice('\n'); err != nil {
+					return 0, nil, err
+				}
+				break
+			}
+			c.body = slices.Grow(c.body, int(n))
+			start := len(c.body)
+			c.body = c.body[:start+int(n)]
+			if _, err := io.ReadFull(c.r, c.body[start:]); err != nil {
+				return 0, nil, err
+			}
+			if _, err := c.r.ReadSlice('\n'); err != nil {
+				return 0, nil, err
+			}
+		}
+	case length >= 0:
+		c.body = slices.Grow(c.body, length)[:length]
+		if _, err := io.ReadFull(c.r, c.body); err != nil {
+			return 0, nil, err
+		}
+	default:
+		return 0, nil, errors.New("answer without a length")
+	}
+	return status, c.body, nil
+}
+
+// call is one request of a load run.
+type call struct {
+	method, path string
+	body         []byte
+}
+
+// loadResult is what a load run measured.
+type loadResult struct {
+	n, failed int
+	elapsed   time.Duration
+	lat       []time.Duration // sorted
+	firstErr  string
+}
+
+func (r loadResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	return r.lat[max(0, min(i, len(r.lat)-1))]
+}
+
+// load runs conns closed-loop clients until d has passed or limit calls have
+// been made (0: no limit). next builds call i; check, when set, sees each
+// answer (from the client's goroutine) and says whether it succeeded.
+func load(addr, key string, conns int, d time.Duration, limit int, next func(i int) call, check func(status int, body []byte) bool) loadResult {
+	var issued atomic.Int64
+	var mu sync.Mutex
+	var res loadResult
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &conn{addr: addr}
+			defer c.close()
+			lat := make([]time.Duration, 0, 4096)
+			failed := 0
+			firstErr := ""
+			for {
+				i := int(issued.Add(1) - 1)
+				if (limit > 0 && i >= limit) || time.Now().After(deadline) {
+					break
+				}
+				cl := next(i)
+				t0 := time.Now()
+				status, body, err := c.do(cl.method, cl.path, key, cl.body)
+				el := time.Since(t0)
+				ok := err == nil && status < 400
+				if err == nil && check != nil {
+					ok = check(status, body)
+				}
+				if !ok {
+					failed++
+					if firstErr == "" {
+						if err != nil {
+							firstErr = err.Error()
+						} else {
+							firstErr = fmt.Sprintf("%s %s: %d %.200s", cl.method, cl.path, status, body)
+						}
+					}
+					continue
+				}
+				lat = append(lat, el)
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.failed += failed
+			if res.firstErr == "" {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.n = len(res.lat)
+	slices.Sort(res.lat)
+	return res
+}

@@ -1,0 +1,546 @@
+// Command leadhub-bench measures Leadhub end to end: it starts the real
+// `leadhub serve` binary on a fresh database, drives it over loopback from
+// this process, and prints one table of figures, each beside a baseline
+// measured in the same run (raw SQLite on the same schema, the server's own
+// /healthz rate, the same queries without HTTP). `make bench` runs it; see
+// docs/performance.md.
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite"
+)
+
+type options struct {
+	bin         string
+	leads       int
+	conns       int
+	duration    time.Duration
+	runs        int
+	known       int
+	bulkConns   int
+	lookupConns int
+	lookups     int
+	dir         string
+	keep        bool
+	out         string
+	profile     string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/leadhub", "the leadhub binary to start")
+	flag.IntVar(&o.leads, "leads", 1_000_000, "leads to bulk-load before the lookups (BENCH_LEADS)")
+	flag.IntVar(&o.conns, "conns", 64, "connections of the ingest and /healthz loads")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of one ingest run")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each throughput figure; the table shows the median")
+	flag.IntVar(&o.known, "known", 10_000, "leads that exist before an ingest run starts")
+	flag.IntVar(&o.bulkConns, "bulk-conns", 2, "connections of the bulk load")
+	flag.IntVar(&o.lookupConns, "lookup-conns", 4, "connections of the lookup loads")
+	flag.IntVar(&o.lookups, "lookups", 20_000, "lookups of each kind")
+	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder, removed at the end)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
+	flag.StringVar(&o.out, "out", "", "also write the table (Markdown) to this file")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server (ingest, search) to this folder; needs the server's pprof_addr")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "leadhub-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one line of the table.
+type row struct {
+	figure, value, baseline, ratio, target, verdict string
+}
+
+type report struct {
+	rows []row
+}
+
+func (r *report) add(x row) {
+	r.rows = append(r.rows, x)
+	fmt.Fprintf(os.Stderr, "  %-52s %-22s %-34s %s\n", x.figure, x.value, x.baseline, x.ratio)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func median[T cmp.Ordered](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func run(o options) error {
+	if _, err := os.Stat(o.bin); err != nil {
+		return fmt.Errorf("%s: %w (run `make bench`, which builds it)", o.bin, err)
+	}
+	bin, _ := filepath.Abs(o.bin)
+	dir := o.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "leadhub-bench-")
+		if err != nil {
+			return err
+		}
+		dir = d
+		if !o.keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	started := time.Now()
+	rep := &report{}
+	seed := uint64(time.Now().UnixNano())
+	say("leadhub-bench: %d leads, %d connections, %d runs of %s, work folder %s", o.leads, o.conns, o.runs, o.duration, dir)
+
+	// 1. Baselines without HTTP: raw SQLite on the same schema, and the
+	// store's IngestRequest called in-process.
+	say("raw SQLite ingest ceiling (same rows, batched transactions of 256, no HTTP)")
+	var rawRates []float64
+	for i := range o.runs {
+		r, err := rawIngest(filepath.Join(dir, fmt.Sprintf("raw-ingest-%d.db", i)), "NORMAL", seed+uint64(i), o.known, o.duration, 256)
+		if err != nil {
+			return fmt.Errorf("raw ingest: %w", err)
+		}
+		rawRates = append(rawRates, r)
+		say("  run %d: %.0f ingests/s", i+1, r)
+	}
+	rawIngestRate := median(rawRates)
+
+	say("store.IngestRequest in-process (%d goroutines, no HTTP)", o.conns)
+	var storeRates []float64
+	var storeP99 []time.Duration
+	for i := range o.runs {
+		r, err := storeIngest(filepath.Join(dir, fmt.Sprintf("store-ingest-%d.db", i)), seed+uint64(i), o.known, o.conns, o.duration)
+		if err != nil {
+			return fmt.Errorf("store ingest: %w", err)
+		}
+		if r.failed > 0 {
+			return fmt.Errorf("store ingest: %d failed: %s", r.failed, r.firstErr)
+		}
+		storeRates = append(storeRates, r.rate())
+		storeP99 = append(storeP99, r.pct(99))
+		say("  run %d: %.0f ingests/s, p99 %s", i+1, r.rate(), ms(r.pct(99)))
+	}
+
+	// 2. The server, synchronous=NORMAL (the default): /healthz and ingest.
+	admin := "lhadmin_bench_" + uuid.NewString()
+	mainDir := filepath.Join(dir, "server")
+	os.MkdirAll(mainDir, 0o755)
+	var extraEnv []string
+	if o.profile != "" {
+		pa, _ := freeAddr()
+		extraEnv = append(extraEnv, "LEADHUB_PPROF_ADDR="+pa)
+	}
+	srv, err := newServer(bin, mainDir, admin, extraEnv...)
+	if err != nil {
+		return err
+	}
+	say("starting %s serve on %s (fresh database)", o.bin, srv.addr)
+	if err := srv.start(); err != nil {
+		return err
+	}
+	defer srv.shutdown()
+	say("  ready in %s", srv.ready.Round(time.Millisecond))
+	key, err := newProject(srv)
+	if err != nil {
+		return err
+	}
+
+	say("GET /healthz, %d connections", o.conns)
+	var hzRates []float64
+	for i := range o.runs {
+		r := load(srv.addr, "", o.conns, 3*time.Second, 0, func(int) call { return call{method: "GET", path: "/healthz"} }, nil)
+		if r.failed > 0 {
+			return fmt.Errorf("healthz: %d failed: %s", r.failed, r.firstErr)
+		}
+		hzRates = append(hzRates, r.rate())
+		say("  run %d: %.0f/s", i+1, r.rate())
+	}
+	healthz := median(hzRates)
+
+	ingestRuns := func(s *server, key string, label string) ([]loadResult, error) {
+		path := "/v1/projects/" + key[:strings.IndexByte(key, '|')] + "/requests"
+		k := key[strings.IndexByte(key, '|')+1:]
+		if err := bulk(s, key, seed, 0, o.known, 1, nil); err != nil {
+			return nil, err
+		}
+		st := newStream(seed, o.known)
+		var out []loadResult
+		for i := range o.runs {
+			var prof *profiler
+			if o.profile != "" && i == 0 {
+				prof = startProfile(s, filepath.Join(o.profile, "ingest-"+label+".pprof"), o.duration-time.Second)
+			}
+			r := load(s.addr, k, o.conns, o.duration, 0, func(i int) call {
+				return call{method: "POST", path: path, body: ingestBody(st.next(), i)}
+			}, func(status int, _ []byte) bool { return status == 201 || status == 200 })
+			prof.wait()
+			if r.failed > 0 {
+				return nil, fmt.Errorf("ingest: %d failed: %s", r.failed, r.firstErr)
+			}
+			out = append(out, r)
+			say("  run %d: %.0f requests/s, p50 %s, p99 %s", i+1, r.rate(), ms(r.pct(50)), ms(r.pct(99)))
+		}
+		return out, nil
+	}
+	say("POST /requests (80%% known, 20%% new user ids), %d connections, synchronous=normal", o.conns)
+	normal, err := ingestRuns(srv, key, "normal")
+	if err != nil {
+		return err
+	}
+
+	// 3. The same with synchronous=FULL, on a fresh database of its own.
+	fullDir := filepath.Join(dir, "server-full")
+	os.MkdirAll(fullDir, 0o755)
+	fsrv, err := newServer(bin, fullDir, admin, "LEADHUB_DATABASE__SYNCHRONOUS=full")
+	if err != nil {
+		return err
+	}
+	if err := fsrv.start(); err != nil {
+		return err
+	}
+	fkey, err := newProject(fsrv)
+	if err != nil {
+		fsrv.shutdown()
+		return err
+	}
+	say("POST /requests, synchronous=full (separate server, fresh database)")
+	full, err := ingestRuns(fsrv, fkey, "full")
+	fsrv.shutdown()
+	if err != nil {
+		return err
+	}
+
+	rates := func(rs []loadResult) (float64, time.Duration, time.Duration) {
+		var r []float64
+		var p50, p99 []time.Duration
+		for _, x := range rs {
+			r = append(r, x.rate())
+			p50 = append(p50, x.pct(50))
+			p99 = append(p99, x.pct(99))
+		}
+		return median(r), median(p50), median(p99)
+	}
+	nr, n50, n99 := rates(normal)
+	fr, f50, f99 := rates(full)
+	rep.add(row{"ingest `POST /requests`, 64 conns: requests/s", fmt.Sprintf("%.0f", nr),
+		fmt.Sprintf("raw SQLite, same rows: %.0f/s", rawIngestRate), fmt.Sprintf("%.0f%%", 100*nr/rawIngestRate),
+		"≥ 6,000/s and ≥ 60% of raw", verdict(nr >= 6000 && nr >= 0.6*rawIngestRate)})
+	rep.add(row{"ingest latency p50 / p99", ms(n50) + " / " + ms(n99), "", "", "p99 < 50 ms", verdict(n99 < 50*time.Millisecond)})
+	rep.add(row{"ingest in-process (store, no HTTP), 64 goroutines", fmt.Sprintf("%.0f/s", median(storeRates)),
+		fmt.Sprintf("raw SQLite: %.0f/s", rawIngestRate), fmt.Sprintf("%.0f%%", 100*median(storeRates)/rawIngestRate), "", ""})
+	rep.add(row{"`GET /healthz`, 64 conns", fmt.Sprintf("%.0f/s", healthz), "", fmt.Sprintf("ingest = %.0f%% of it", 100*nr/healthz), "", ""})
+	rep.add(row{"ingest with synchronous=full: requests/s, p50 / p99", fmt.Sprintf("%.0f, %s / %s", fr, ms(f50), ms(f99)),
+		fmt.Sprintf("synchronous=normal: %.0f/s", nr), fmt.Sprintf("%.0f%%", 100*fr/nr), "", ""})
+
+	// 4. Bulk load o.leads leads through POST /leads/batch.
+	say("bulk load: %d leads through POST /leads/batch (1000 a call, %d connections)", o.leads, o.bulkConns)
+	bulkSeed := seed ^ 0xb01c
+	var sample []string
+	t0 := time.Now()
+	if err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample); err != nil {
+		return err
+	}
+	bulkRate := float64(o.leads) / time.Since(t0).Seconds()
+	say("  %.0f leads/s", bulkRate)
+	say("raw SQLite bulk insert of %d leads (same rows, transactions of 1000, no HTTP)", o.leads)
+	rawBulkRate, err := rawBulk(filepath.Join(dir, "raw-bulk.db"), bulkSeed, o.leads)
+	if err != nil {
+		return fmt.Errorf("raw bulk: %w", err)
+	}
+	os.Remove(filepath.Join(dir, "raw-bulk.db"))
+	say("  %.0f leads/s", rawBulkRate)
+	rep.add(row{fmt.Sprintf("bulk load of %s leads (`POST /leads/batch`)", thousands(o.leads)), fmt.Sprintf("%.0f leads/s", bulkRate),
+		fmt.Sprintf("raw SQLite, same rows: %.0f/s", rawBulkRate), fmt.Sprintf("%.0f%%", 100*bulkRate/rawBulkRate), "≥ 20,000/s", verdict(bulkRate >= 20000)})
+
+	// 5. Lookups on the loaded database.
+	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
+	total, err := countLeads(srv.dbPath())
+	if err != nil {
+		return err
+	}
+	say("lookups at %d leads, %d connections, %d each", total, o.lookupConns, o.lookups)
+	pick := func(i int) person { return personN(int(mix(i, 7)%uint64(o.leads)), bulkSeed) }
+	base := "/v1/projects/" + pid + "/leads"
+	type lookup struct {
+		name, target string
+		limit        time.Duration
+		http         func(i int) call
+		dq           string
+		dargs        func(i int) []any
+	}
+	one := func(i int) string { a, _ := prefixes(pick(i)); return a }
+	two := func(i int) string { a, b := prefixes(pick(i)); return a + " " + b }
+	fts := func(s string) string {
+		var parts []string
+		for _, w := range strings.Fields(s) {
+			parts = append(parts, `"`+w+`"*`)
+		}
+		return strings.Join(parts, " ")
+	}
+	lookups := []lookup{
+		{"by email (`?email=`)", "p99 < 2 ms", 2 * time.Millisecond,
+			func(i int) call { return call{method: "GET", path: base + "?email=" + url.QueryEscape(pick(i).email)} },
+			directQueries["email"], func(i int) []any { return []any{pid, pick(i).email} }},
+		{"by user id (`?user_id=`)", "p99 < 2 ms", 2 * time.Millisecond,
+			func(i int) call { return call{method: "GET", path: base + "?user_id=" + pick(i).userID} },
+			directQueries["user_id"], func(i int) []any { return []any{pid, pid, pick(i).userID} }},
+		{"by id (`/leads/{id}`)", "", 0,
+			func(i int) call { return call{method: "GET", path: base + "/" + sample[i%len(sample)]} },
+			directQueries["id"], func(i int) []any { return []any{sample[i%len(sample)], pid} }},
+		{"search `?q=` one prefix (3 letters), limit 20", "p99 < 25 ms", 25 * time.Millisecond,
+			func(i int) call { return call{method: "GET", path: base + "?limit=20&q=" + url.QueryEscape(one(i))} },
+			directQueries["q"], func(i int) []any { return []any{pid, fts(one(i))} }},
+		{"search `?q=` two prefixes, limit 20", "p99 < 25 ms", 25 * time.Millisecond,
+			func(i int) call { return call{method: "GET", path: base + "?limit=20&q=" + url.QueryEscape(two(i))} },
+			directQueries["q"], func(i int) []any { return []any{pid, fts(two(i))} }},
+	}
+	for _, lk := range lookups {
+		var prof *profiler
+		if o.profile != "" && strings.Contains(lk.name, "two prefixes") {
+			prof = startProfile(srv, filepath.Join(o.profile, "search.pprof"), 3*time.Second)
+		}
+		r := load(srv.addr, k, o.lookupConns, time.Minute, o.lookups, lk.http, func(status int, body []byte) bool {
+			return status == 200 && (bytes.Contains(body, []byte(`"id"`)))
+		})
+		prof.wait()
+		if r.failed > 0 {
+			return fmt.Errorf("lookup %s: %d failed: %s", lk.name, r.failed, r.firstErr)
+		}
+		d, err := direct(srv.dbPath(), lk.dq, o.lookupConns, o.lookups, lk.dargs)
+		if err != nil {
+			return fmt.Errorf("direct %s: %w", lk.name, err)
+		}
+		say("  %s: %.0f/s, p50 %s, p99 %s; direct SQL p50 %s, p99 %s", lk.name, r.rate(), ms(r.pct(50)), ms(r.pct(99)), ms(d.pct(50)), ms(d.pct(99)))
+		v := ""
+		if lk.limit > 0 {
+			v = verdict(r.pct(99) < lk.limit)
+		}
+		rep.add(row{fmt.Sprintf("lookup at %s leads %s: p50 / p99", thousands(total), lk.name), ms(r.pct(50)) + " / " + ms(r.pct(99)),
+			fmt.Sprintf("same SQL, no HTTP: %s / %s", ms(d.pct(50)), ms(d.pct(99))), fmt.Sprintf("%.0f/s", r.rate()), lk.target, v})
+	}
+
+	// 6. Ingest once more, now on the big database.
+	say("POST /requests at %d leads, one run", total)
+	st := newStream(seed, o.known)
+	big := load(srv.addr, k, o.conns, o.duration, 0, func(i int) call {
+		return call{method: "POST", path: "/v1/projects/" + pid + "/requests", body: ingestBody(st.next(), i)}
+	}, func(status int, _ []byte) bool { return status == 201 || status == 200 })
+	if big.failed > 0 {
+		return fmt.Errorf("ingest at scale: %d failed: %s", big.failed, big.firstErr)
+	}
+	say("  %.0f requests/s, p50 %s, p99 %s", big.rate(), ms(big.pct(50)), ms(big.pct(99)))
+	rep.add(row{fmt.Sprintf("ingest at %s leads (one run): requests/s, p50 / p99", thousands(total)),
+		fmt.Sprintf("%.0f, %s / %s", big.rate(), ms(big.pct(50)), ms(big.pct(99))), fmt.Sprintf("fresh database: %.0f/s", nr), fmt.Sprintf("%.0f%%", 100*big.rate()/nr), "", ""})
+
+	// 7. Start-up on the big database.
+	say("restarts on the %d-lead database", total)
+	var starts []time.Duration
+	for i := range o.runs {
+		srv.shutdown()
+		if err := srv.start(); err != nil {
+			return err
+		}
+		starts = append(starts, srv.ready)
+		say("  run %d: ready in %s", i+1, srv.ready.Round(time.Millisecond))
+	}
+	up := median(starts)
+	rep.add(row{fmt.Sprintf("start-up at %s leads (exec to `/readyz` 200)", thousands(total)), up.Round(time.Millisecond).String(), "", "", "< 1 s", verdict(up < time.Second)})
+	srv.shutdown()
+	peak := max(srv.peak(), fsrv.peak())
+	rep.add(row{"server peak RSS (VmHWM) over the whole run", fmt.Sprintf("%d MiB", peak>>20), "", "", "< 250 MB", verdict(peak < 250_000_000)})
+
+	return rep.print(o, started, total)
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// newProject creates a project with the admin key and returns "id|key".
+func newProject(s *server) (string, error) {
+	c := &conn{addr: s.addr}
+	defer c.close()
+	st, body, err := c.do("POST", "/v1/projects", s.adminKey, []byte(`{"name":"bench"}`))
+	if err != nil || st != 201 {
+		return "", fmt.Errorf("create project: %d %s %v", st, body, err)
+	}
+	var p struct {
+		ID     string `json:"id"`
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "", err
+	}
+	return p.ID + "|" + p.APIKey, nil
+}
+
+// bulk creates persons [from, to) through POST /leads/batch, 1000 a call, and
+// keeps every 97th lead id in sample when it is not nil.
+func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]string) error {
+	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
+	calls := (to - from + 999) / 1000
+	bodies := make(chan []byte, conns*2)
+	go func() {
+		for c := 0; c < calls; c++ {
+			var leads []leadJSON
+			for n := from + c*1000; n < min(from+(c+1)*1000, to); n++ {
+				leads = append(leads, personN(n, seed).lead(true))
+			}
+			b, _ := json.Marshal(map[string]any{"leads": leads})
+			bodies <- b
+		}
+		close(bodies)
+	}()
+	type batchAnswer struct {
+		Items []struct {
+			Lead *struct {
+				ID string `json:"id"`
+			} `json:"lead"`
+		} `json:"items"`
+		Failed int `json:"failed"`
+	}
+	var ids []string
+	var mu sync.Mutex
+	r := load(s.addr, k, conns, time.Hour, calls, func(int) call {
+		return call{method: "POST", path: "/v1/projects/" + pid + "/leads/batch", body: <-bodies}
+	}, func(status int, body []byte) bool {
+		if status != 200 {
+			return false
+		}
+		if sample == nil {
+			return bytes.Contains(body, []byte(`"failed":0}`))
+		}
+		var a batchAnswer
+		if err := json.Unmarshal(body, &a); err != nil || a.Failed > 0 {
+			return false
+		}
+		mu.Lock()
+		for i := 0; i < len(a.Items); i += 97 {
+			ids = append(ids, a.Items[i].Lead.ID)
+		}
+		mu.Unlock()
+		return true
+	})
+	if r.failed > 0 {
+		return fmt.Errorf("bulk load: %d calls failed: %s", r.failed, r.firstErr)
+	}
+	if sample != nil {
+		*sample = ids
+	}
+	return nil
+}
+
+func countLeads(path string) (int, error) {
+	out, err := exec.Command("sqlite3", path, "SELECT count(*) FROM leads").Output()
+	if err == nil {
+		var n int
+		fmt.Sscan(string(out), &n)
+		return n, nil
+	}
+	return countLeadsGo(path)
+}
+
+func (r *report) print(o options, started time.Time, total int) error {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	cpu := cpuModel()
+	load, _ := os.ReadFile("/proc/loadavg")
+	rev, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
+	fmt.Fprintf(&b, "\nLeadhub %s, %s, %s/%s, %d CPUs (%s), host %s, load average at the end %s",
+		strings.TrimSpace(string(rev)), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, host, strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Fprintf(&b, "\n%s, `leadhub-bench -leads %d -conns %d -runs %d -duration %s`, took %s; throughput figures are medians of %d runs\n\n",
+		started.UTC().Format("2006-01-02 15:04 UTC"), o.leads, o.conns, o.runs, o.duration, time.Since(started).Round(time.Second), o.runs)
+	b.WriteString("| figure | Leadhub | baseline, same run | ratio | target | |\n|---|---|---|---|---|---|\n")
+	for _, x := range r.rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", x.figure, x.value, x.baseline, x.ratio, x.target, x.verdict)
+	}
+	fmt.Print(b.String())
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(b.String()), 0o644)
+	}
+	return nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+// profiler fetches a CPU profile from the server's pprof listener.
+type profiler struct{ done chan struct{} }
+
+func startProfile(s *server, path string, d time.Duration) *profiler {
+	addr := ""
+	for _, e := range s.env {
+		if v, ok := strings.CutPrefix(e, "LEADHUB_PPROF_ADDR="); ok {
+			addr = v
+		}
+	}
+	if addr == "" {
+		return nil
+	}
+	p := &profiler{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		c := &conn{addr: addr}
+		defer c.close()
+		st, body, err := c.do("GET", fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(d.Seconds()))), "", nil)
+		if err != nil || st != 200 {
+			say("profile: %d %v", st, err)
+			return
+		}
+		os.WriteFile(path, body, 0o644)
+		say("  CPU profile in %s", path)
+	}()
+	return p
+}
+
+func (p *profiler) wait() {
+	if p != nil {
+		<-p.done
+	}
+}
