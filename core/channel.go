@@ -21,9 +21,12 @@ type Channel struct {
 	Name      string `json:"name"`
 	Secret    string `json:"secret,omitempty"`
 	// AllowUnsigned accepts unsigned deliveries (old Chatwoot versions).
-	AllowUnsigned bool      `json:"allow_unsigned"`
-	InboundURL    string    `json:"inbound_url"`
-	CreatedAt     time.Time `json:"created_at"`
+	AllowUnsigned bool `json:"allow_unsigned"`
+	// Warnings tell an admin what is weak about the channel's set-up (it
+	// accepts unsigned deliveries).
+	Warnings   []string  `json:"warnings,omitempty"`
+	InboundURL string    `json:"inbound_url"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // ChannelInput creates a channel.

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"time"
 )
 
@@ -82,4 +84,58 @@ type WebhookService interface {
 	Deliveries(ctx context.Context, projectID, webhookID string, limit int, cursor string) (Page[Delivery], error)
 	// RetryDelivery sends that delivery's event again now.
 	RetryDelivery(ctx context.Context, projectID, webhookID, deliveryID string) (*Delivery, error)
+}
+
+// Job kinds of webhook deliveries. Jobs carry the event id and the webhook id
+// (Target) only: the worker loads the event and the endpoint's secrets.
+const (
+	// JobWebhookDeliver is a delivery fanned out from an event, retried on
+	// the configured schedule.
+	JobWebhookDeliver = "webhook.deliver"
+	// JobWebhookResend is a test or a manual retry: one attempt, no retries.
+	JobWebhookResend = "webhook.resend"
+)
+
+// Delivery triggers: what caused an attempt.
+const (
+	TriggerScheduled = "scheduled"
+	TriggerManual    = "manual"
+	TriggerTest      = "test"
+)
+
+// WebhookEventTypes lists the event types an endpoint may subscribe to,
+// besides "*" (which means all of them). webhook.test is not among them: it
+// goes only to the endpoint being tested.
+func WebhookEventTypes() []string {
+	return append(append([]string{}, EventTypes...), EventWebhookDisabled)
+}
+
+// NewWebhookSecret returns a Standard Webhooks secret: "whsec_" and the
+// base64 of 32 random bytes.
+func NewWebhookSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error()) // never fails on supported platforms
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// WebhookTarget is what the delivery worker needs of an endpoint, secrets
+// included. It is never shown by the API.
+type WebhookTarget struct {
+	ID        string
+	ProjectID string
+	URL       string
+	Enabled   bool
+	// Secrets sign every delivery: the current secret first, then, during the
+	// 24 hours after a rotation, the previous one.
+	Secrets []string
+}
+
+// DeliveryResult is one attempt as the worker reports it, to be logged.
+type DeliveryResult struct {
+	Delivery
+	// Disable, when set, disables the endpoint with this reason (it answered
+	// 410 Gone).
+	Disable string
 }

@@ -153,20 +153,20 @@ func (b *batcher) runTx(batch []*writeOp) error {
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if err := b.exec(ctx, &op.tx, sqlSavepoint); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("savepoint: %w", err)
 		}
 		op.err = op.fn(context.WithoutCancel(op.ctx), &op.tx)
 		if op.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if err := b.exec(ctx, &op.tx, sqlRollbackTo); err != nil {
 				_ = tx.Rollback()
 				return fmt.Errorf("rollback to savepoint: %w", err)
 			}
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if err := b.exec(ctx, &op.tx, sqlRelease); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("release savepoint: %w", err)
 		}
@@ -178,6 +178,23 @@ func (b *batcher) runTx(batch []*writeOp) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// The statements that wrap each operation of a batch.
+const (
+	sqlSavepoint  = "SAVEPOINT op"
+	sqlRollbackTo = "ROLLBACK TO op"
+	sqlRelease    = "RELEASE op"
+)
+
+// exec runs one of the savepoint statements, prepared once the store is
+// open (before that, while migrations run, there are none to prepare).
+func (b *batcher) exec(ctx context.Context, tx *wtx, q string) error {
+	if ok, err := b.s.execHot(ctx, tx, q); ok {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, q)
+	return err
 }
 
 // directWriter runs each operation in its own transaction: PostgreSQL takes
@@ -216,5 +233,55 @@ func retryable(err error) bool {
 	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01")
 }
 
-// write runs fn atomically through the store's write path.
-func (s *Store) write(ctx context.Context, fn txFunc) error { return s.writer.do(ctx, fn) }
+// write runs fn atomically through the store's write path. Inside InTx it
+// joins the open transaction instead, within a savepoint of its own.
+func (s *Store) write(ctx context.Context, fn txFunc) error {
+	if tx, ok := ctx.Value(txKey{}).(*wtx); ok {
+		return nested(ctx, tx, fn)
+	}
+	return s.writer.do(ctx, fn)
+}
+
+// txKey carries the open transaction of InTx in a context.
+type txKey struct{}
+
+// InTx runs fn in one write transaction: every store method that fn calls
+// with the context it is given joins that transaction, so several service
+// calls (and whatever fn writes itself) commit or roll back together. A
+// method that fails inside fn rolls back its own writes only, and fn may
+// carry on; an error returned by fn rolls back everything. Reads that
+// methods make on the read pool do not see the open transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.write(ctx, func(ctx context.Context, tx *wtx) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
+// txFrom returns the transaction InTx opened, or nil.
+func txFrom(ctx context.Context) *wtx {
+	tx, _ := ctx.Value(txKey{}).(*wtx)
+	return tx
+}
+
+// nested runs fn inside tx within a savepoint, so that its failure undoes its
+// writes (and drops its after-commit work) but not the caller's.
+func nested(ctx context.Context, tx *wtx, fn txFunc) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT nested"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	after := len(tx.after)
+	if err := fn(ctx, tx); err != nil {
+		tx.after = tx.after[:after]
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT nested"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT nested"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT nested"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
