@@ -21,6 +21,7 @@ import (
 	"github.com/leadhub/leadhub/core/httpapi"
 	"github.com/leadhub/leadhub/core/jobs"
 	"github.com/leadhub/leadhub/core/metrics"
+	"github.com/leadhub/leadhub/core/pluginhost"
 	"github.com/leadhub/leadhub/core/store"
 )
 
@@ -63,6 +64,7 @@ type server struct {
 	log     *slog.Logger
 	store   *store.Store
 	queue   *jobs.Queue
+	plugins *pluginhost.Host
 	api     *httpapi.API
 	handler http.Handler
 	// adminKey is set when this start generated the admin key.
@@ -80,10 +82,16 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 	if s.Dialect() == store.Postgres {
 		disp.dialect = jobs.Postgres
 	}
-	queue := jobs.New(s.DB(), disp.dialect, jobs.Options{ReadDB: s.ReadDB(), Logger: log})
+	queue := jobs.New(s.DB(), disp.dialect, jobs.Options{ReadDB: s.ReadDB(), Logger: log, Observer: jobsObserver{m}})
 	disp.queue = queue
+	plugins, err := startPlugins(ctx, cfg, s, disp, queue, m, log)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	generated, err := s.EnsureAdminKey(ctx, cfg.AdminKey)
 	if err != nil {
+		stopPlugins(plugins, log)
 		s.Close()
 		return nil, fmt.Errorf("admin key: %w", err)
 	}
@@ -104,12 +112,14 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 		MaxBody:    cfg.MaxBodyBytes,
 		Duplicates: s,
 		Merges:     s,
+		Plugins:    plugins,
 	})
 	if err := queue.Start(ctx); err != nil {
+		stopPlugins(plugins, log)
 		s.Close()
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &server{cfg: cfg, log: log, store: s, queue: queue, api: api, handler: api, adminKey: generated}, nil
+	return &server{cfg: cfg, log: log, store: s, queue: queue, plugins: plugins, api: api, handler: api, adminKey: generated}, nil
 }
 
 // close stops the workers first (they finish their batches), then the store.
@@ -119,6 +129,7 @@ func (s *server) close() {
 	if err := s.queue.Stop(ctx); err != nil {
 		s.log.Warn("job queue stop", "error", err)
 	}
+	stopPlugins(s.plugins, s.log)
 	s.store.Close()
 }
 
