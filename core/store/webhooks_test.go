@@ -176,8 +176,11 @@ func TestWebhookValidationAndTenancy(t *testing.T) {
 		t.Fatalf("read shows the secret or fails: %+v %v", got, err)
 	}
 	for name, err := range map[string]error{
-		"get":        func() error { _, err := s.Webhook(ctx, b, w.ID); return err }(),
-		"update":     func() error { _, err := s.UpdateWebhook(ctx, b, w.ID, core.WebhookPatch{Enabled: ptr(false)}); return err }(),
+		"get": func() error { _, err := s.Webhook(ctx, b, w.ID); return err }(),
+		"update": func() error {
+			_, err := s.UpdateWebhook(ctx, b, w.ID, core.WebhookPatch{Enabled: ptr(false)})
+			return err
+		}(),
 		"delete":     s.DeleteWebhook(ctx, b, w.ID),
 		"rotate":     func() error { _, err := s.RotateWebhookSecret(ctx, b, w.ID); return err }(),
 		"test":       func() error { _, err := s.TestWebhook(ctx, b, w.ID); return err }(),
