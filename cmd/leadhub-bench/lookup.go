@@ -14,7 +14,7 @@ func sortDurations(d []time.Duration) { slices.Sort(d) }
 // on a read-only connection of the bench's own: the floor under the HTTP
 // figures.
 var directQueries = map[string]string{
-	"email":   "SELECT " + leadCols + " FROM leads AS l WHERE l.project_id = ? AND l.status = 'active' AND l.email_lc = ? ORDER BY l.seq DESC LIMIT 21",
+	"email":   "SELECT " + leadCols + " FROM leads AS l WHERE l.project_id = ? AND l.status = 'active' AND l.email_lc = ? AND l.email_lc <> '' ORDER BY l.seq DESC LIMIT 21",
 	"user_id": "SELECT " + leadCols + " FROM leads AS l WHERE l.project_id = ? AND l.status = 'active' AND l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?) ORDER BY l.seq DESC LIMIT 21",
 	"id":      "SELECT " + leadCols + " FROM leads AS l WHERE l.id = ? AND l.project_id = ?",
 	"q":       "SELECT l.seq, l.id, l.project_id, l.user_ids, l.fullname, l.lastname, l.email, l.email_lc, l.email_canon, l.phone, l.phone_norm, l.company, l.attributes, l.tags, l.status, l.merged_into, l.requests_count, l.created_at, l.updated_at, l.last_seen_at FROM leads AS l JOIN leads_fts AS f ON f.rowid = l.seq WHERE l.project_id = ? AND l.status = 'active' AND leads_fts MATCH ? ORDER BY f.rowid DESC LIMIT 21",

@@ -119,10 +119,10 @@ func (w *rawWriter) ingest(tx *sql.Tx, p person, i int) error {
 	now := time.Now()
 	var l core.Lead
 	var (
-		seq                                                      int64
+		seq                                                       int64
 		uids, attrs, tags, emailLC, emailCanon, phoneNorm, ln, st string
-		merged                                                   sql.NullString
-		created, updated, seen                                   string
+		merged                                                    sql.NullString
+		created, updated, seen                                    string
 	)
 	err := tx.Stmt(w.byUser).QueryRow(w.pid, p.userID, w.pid).Scan(&seq, &l.ID, &l.ProjectID, &uids, &l.Fullname, &ln, &l.Email, &emailLC,
 		&emailCanon, &l.Phone, &phoneNorm, &l.Company, &attrs, &tags, &st, &merged, &l.RequestsCount, &created, &updated, &seen)

@@ -39,7 +39,7 @@ func (s *Store) emit(ctx context.Context, tx *wtx, evs ...core.Event) error {
 		rows[i] = eventRow{ID: e.ID, ProjectID: e.ProjectID, LeadID: e.LeadID, RequestID: e.RequestID, Type: e.Type,
 			Actor: e.Actor, Changes: e.Changes, Data: string(e.Data), CreatedAt: tm(e.CreatedAt)}
 	}
-	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+	if err := s.insertEvents(ctx, tx, rows); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	if s.hook != nil {

@@ -151,7 +151,12 @@ func (s *Store) DeleteLead(ctx context.Context, projectID, id, actor string) err
 // leadRow loads a lead of the project. ENOTFOUND for a lead of any other.
 func (s *Store) leadRow(ctx context.Context, db bun.IDB, projectID, id string) (*leadRow, error) {
 	row := new(leadRow)
-	err := db.NewSelect().Model(row).Where("id = ? AND project_id = ?", id, projectID).Scan(ctx)
+	var err error
+	if ok, herr := s.scanOne(ctx, db, s.hot.leadByID, row, id, projectID); ok {
+		err = herr
+	} else {
+		err = db.NewSelect().Model(row).Where("id = ? AND project_id = ?", id, projectID).Scan(ctx)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, core.NotFound("lead")
 	}
@@ -164,9 +169,14 @@ func (s *Store) leadRow(ctx context.Context, db bun.IDB, projectID, id string) (
 // leadByUserID finds the lead holding a user id, or nil.
 func (s *Store) leadByUserID(ctx context.Context, db bun.IDB, projectID, userID string) (*leadRow, error) {
 	row := new(leadRow)
-	err := db.NewSelect().Model(row).
-		Where("id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?)", projectID, userID).
-		Where("project_id = ?", projectID).Scan(ctx)
+	var err error
+	if ok, herr := s.scanOne(ctx, db, s.hot.leadByUserID, row, projectID, userID, projectID); ok {
+		err = herr
+	} else {
+		err = db.NewSelect().Model(row).
+			Where("id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?)", projectID, userID).
+			Where("project_id = ?", projectID).Scan(ctx)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -177,7 +187,21 @@ func (s *Store) leadByUserID(ctx context.Context, db bun.IDB, projectID, userID 
 }
 
 func (s *Store) projectExists(ctx context.Context, db bun.IDB, projectID string) error {
-	ok, err := db.NewSelect().Model((*projectRow)(nil)).Where("id = ?", projectID).Exists(ctx)
+	var ok bool
+	var err error
+	if st, prepared, serr := s.stmt(ctx, db, sqlProjectExists); prepared {
+		err = serr
+		if err == nil {
+			var one int
+			err = st.QueryRowContext(ctx, projectID).Scan(&one)
+			ok = err == nil
+			if errors.Is(err, sql.ErrNoRows) {
+				err = nil
+			}
+		}
+	} else {
+		ok, err = db.NewSelect().Model((*projectRow)(nil)).Where("id = ?", projectID).Exists(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("select project: %w", err)
 	}
@@ -191,15 +215,30 @@ func (s *Store) projectExists(ctx context.Context, db bun.IDB, projectID string)
 func (s *Store) insertLead(ctx context.Context, tx *wtx, l *core.Lead) error {
 	row := &leadRow{ID: l.ID, ProjectID: l.ProjectID, CreatedAt: tm(l.CreatedAt)}
 	row.setFrom(l)
-	if _, err := tx.NewInsert().Model(row).Returning("seq").Exec(ctx); err != nil {
+	if ok, err := s.insertHot(ctx, tx, s.hot.lead, row); !ok {
+		_, err = tx.NewInsert().Model(row).Returning("seq").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("insert lead: %w", err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("insert lead: %w", err)
 	}
 	ids := make([]userIDRow, len(l.UserIDs))
 	for i, u := range l.UserIDs {
 		ids[i] = userIDRow{ProjectID: l.ProjectID, UserID: u, LeadID: l.ID, CreatedAt: tm(l.CreatedAt)}
 	}
-	if _, err := tx.NewInsert().Model(&ids).Exec(ctx); err != nil {
-		return fmt.Errorf("insert user ids: %w", err)
+	if len(ids) == 1 {
+		if ok, err := s.insertHot(ctx, tx, s.hot.uid, &ids[0]); ok {
+			if err != nil {
+				return fmt.Errorf("insert user ids: %w", err)
+			}
+			ids = nil
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.NewInsert().Model(&ids).Exec(ctx); err != nil {
+			return fmt.Errorf("insert user ids: %w", err)
+		}
 	}
 	s.onLeadCreated(tx)
 	return s.writeTags(ctx, tx, l.ProjectID, row.Seq, l.Tags, false)
@@ -250,8 +289,24 @@ func (s *Store) saveLead(ctx context.Context, tx *wtx, row *leadRow, l *core.Lea
 	add(!jsonEqual(old.UserIDs, row.UserIDs), "user_ids")
 	tagsChanged := !jsonEqual(old.Tags, row.Tags)
 	add(tagsChanged, "tags")
-	if _, err := tx.NewUpdate().Model(row).Column(cols...).WherePK().Exec(ctx); err != nil {
-		return fmt.Errorf("update lead: %w", err)
+	// A request on a known lead that brings nothing new moves its counters
+	// only: the most common write of all, prepared.
+	touch := len(cols) <= 3
+	for _, c := range cols {
+		touch = touch && (c == "updated_at" || c == "requests_count" || c == "last_seen_at")
+	}
+	done := false
+	if touch {
+		ok, err := s.execHot(ctx, tx, s.hot.touchLead, row.UpdatedAt, row.RequestsCount, row.LastSeenAt, row.Seq)
+		if ok && err != nil {
+			return fmt.Errorf("update lead: %w", err)
+		}
+		done = ok
+	}
+	if !done {
+		if _, err := tx.NewUpdate().Model(row).Column(cols...).WherePK().Exec(ctx); err != nil {
+			return fmt.Errorf("update lead: %w", err)
+		}
 	}
 	if tagsChanged {
 		return s.writeTags(ctx, tx, row.ProjectID, row.Seq, row.Tags, true)

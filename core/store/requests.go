@@ -111,7 +111,11 @@ func (s *Store) IngestRequest(ctx context.Context, projectID string, in core.Ing
 		req := &requestRow{ID: id, ProjectID: projectID, LeadID: l.ID, UserID: in.UserID, Channel: in.Channel,
 			Status: core.RequestOpen, FirstText: in.FirstText, Attributes: core.MergeAttributes(nil, in.Attributes, nil),
 			CreatedAt: tm(now), UpdatedAt: tm(now)}
-		if _, err := tx.NewInsert().Model(req).Returning("seq").Exec(ctx); err != nil {
+		if ok, err := s.insertHot(ctx, tx, s.hot.request, req); !ok {
+			if _, err := tx.NewInsert().Model(req).Returning("seq").Exec(ctx); err != nil {
+				return fmt.Errorf("insert request: %w", err)
+			}
+		} else if err != nil {
 			return fmt.Errorf("insert request: %w", err)
 		}
 		tx.onCommit(func() { s.metrics.RequestsCreated(1) })
@@ -127,7 +131,12 @@ func (s *Store) IngestRequest(ctx context.Context, projectID string, in core.Ing
 
 func (s *Store) requestRow(ctx context.Context, db bun.IDB, projectID, id string) (*requestRow, error) {
 	row := new(requestRow)
-	err := db.NewSelect().Model(row).Where("project_id = ? AND id = ?", projectID, id).Scan(ctx)
+	var err error
+	if ok, herr := s.scanOne(ctx, db, s.hot.requestByID, row, projectID, id); ok {
+		err = herr
+	} else {
+		err = db.NewSelect().Model(row).Where("project_id = ? AND id = ?", projectID, id).Scan(ctx)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, core.NotFound("request")
 	}

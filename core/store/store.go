@@ -58,6 +58,7 @@ type Store struct {
 	wdb     *bun.DB // the one writer (SQLite) or the shared pool (PostgreSQL)
 	rdb     *bun.DB // readers; never wait behind the writer
 	writer  writer
+	hot     *hot // prepared statements (SQLite)
 	clock   func() time.Time
 	newID   func() string
 	hook    core.EventHook
@@ -85,7 +86,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 8
 	}
-	s := &Store{clock: func() time.Time { return opts.Clock().UTC() }, newID: opts.NewID, hook: opts.Hook, metrics: opts.Metrics, log: opts.Logger}
+	s := &Store{hot: &hot{}, clock: func() time.Time { return opts.Clock().UTC() }, newID: opts.NewID, hook: opts.Hook, metrics: opts.Metrics, log: opts.Logger}
 	var err error
 	switch {
 	case strings.HasPrefix(opts.URL, "sqlite:"):
@@ -101,6 +102,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.dialect == SQLite {
+		if err := s.prepareHot(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -181,6 +188,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 func (s *Store) Close() error {
 	if s.writer != nil {
 		s.writer.close()
+	}
+	if s.hot.w != nil {
+		s.hot.w.close()
+		s.hot.r.close()
 	}
 	var err error
 	if s.rdb != s.wdb && s.rdb != nil {

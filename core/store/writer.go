@@ -153,20 +153,20 @@ func (b *batcher) runTx(batch []*writeOp) error {
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if err := b.exec(ctx, &op.tx, sqlSavepoint); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("savepoint: %w", err)
 		}
 		op.err = op.fn(context.WithoutCancel(op.ctx), &op.tx)
 		if op.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if err := b.exec(ctx, &op.tx, sqlRollbackTo); err != nil {
 				_ = tx.Rollback()
 				return fmt.Errorf("rollback to savepoint: %w", err)
 			}
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if err := b.exec(ctx, &op.tx, sqlRelease); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("release savepoint: %w", err)
 		}
@@ -178,6 +178,23 @@ func (b *batcher) runTx(batch []*writeOp) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// The statements that wrap each operation of a batch.
+const (
+	sqlSavepoint  = "SAVEPOINT op"
+	sqlRollbackTo = "ROLLBACK TO op"
+	sqlRelease    = "RELEASE op"
+)
+
+// exec runs one of the savepoint statements, prepared once the store is
+// open (before that, while migrations run, there are none to prepare).
+func (b *batcher) exec(ctx context.Context, tx *wtx, q string) error {
+	if ok, err := b.s.execHot(ctx, tx, q); ok {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, q)
+	return err
 }
 
 // directWriter runs each operation in its own transaction: PostgreSQL takes
@@ -268,4 +285,3 @@ func nested(ctx context.Context, tx *wtx, fn txFunc) error {
 	}
 	return nil
 }
-

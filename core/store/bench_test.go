@@ -1,0 +1,143 @@
+package store_test
+
+// Benchmarks of the store's hot paths, small enough for CI:
+//
+//	go test -run '^$' -bench . -benchtime=100x ./core/store/
+//
+// make bench measures the whole server at a million leads; these guard the
+// store's share of it against regressions.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+
+	"github.com/leadhub/leadhub/core"
+	"github.com/leadhub/leadhub/core/store"
+)
+
+var benchNames = []string{"Andrea", "Marco", "Giulia", "Sofia", "Luca", "Emma", "Liam", "Olivia", "Noah", "Hiroshi", "Priya", "Mateo"}
+var benchLast = []string{"Rossi", "Bianchi", "Smith", "Garcia", "Muller", "Tanaka", "Patel", "Silva", "Dubois", "Nguyen"}
+
+func benchLead(n int) core.NewLead {
+	first, last := benchNames[n%len(benchNames)], benchLast[(n/len(benchNames))%len(benchLast)]
+	full := first + " " + last
+	email := fmt.Sprintf("%s.%s%d@example.com", first, last, n)
+	phone := fmt.Sprintf("+39 333 %07d", n)
+	return core.NewLead{UserID: fmt.Sprintf("user-%d", n), Fields: core.LeadFields{Fullname: &full, Email: &email, Phone: &phone},
+		Attributes: map[string]any{"plan": "pro"}}
+}
+
+// seededStore is a store with one project holding n leads, user-0 … user-(n-1).
+func seededStore(b *testing.B, n int) (*store.Store, string) {
+	b.Helper()
+	s := openStore(b)
+	pid := newProject(b, s)
+	ctx := context.Background()
+	for start := 0; start < n; start += core.MaxBatchLeads {
+		var in []core.NewLead
+		for i := start; i < min(start+core.MaxBatchLeads, n); i++ {
+			in = append(in, benchLead(i))
+		}
+		res, err := s.CreateLeads(ctx, pid, in, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+	return s, pid
+}
+
+// BenchmarkIngest is POST /requests without HTTP: 80% known user ids, 20%
+// new, from concurrent callers, so that group commit forms batches.
+func BenchmarkIngest(b *testing.B) {
+	const known = 5000
+	s, pid := seededStore(b, known)
+	ctx := context.Background()
+	var fresh atomic.Int64
+	fresh.Store(known)
+	b.SetParallelism(16) // with GOMAXPROCS, the callers of a busy server
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			n := rng.IntN(known)
+			if rng.IntN(5) == 0 {
+				n = int(fresh.Add(1))
+			}
+			l := benchLead(n)
+			_, err := s.IngestRequest(ctx, pid, core.Ingest{UserID: l.UserID, Channel: "web", FirstText: "Hello, a question about my order",
+				Attributes: map[string]any{"page": "/pricing"}, Lead: core.LeadFields{Fullname: l.Fields.Fullname, Email: l.Fields.Email},
+				LeadAttributes: map[string]any{"plan": "pro"}, Actor: "bench"})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCreateLeads is the bulk path: one op is one batch of 1000 leads.
+func BenchmarkCreateLeads(b *testing.B) {
+	s := openStore(b)
+	pid := newProject(b, s)
+	ctx := context.Background()
+	n := 0
+	b.ResetTimer()
+	for range b.N {
+		in := make([]core.NewLead, core.MaxBatchLeads)
+		for i := range in {
+			in[i] = benchLead(n)
+			n++
+		}
+		if _, err := s.CreateLeads(ctx, pid, in, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*core.MaxBatchLeads)/b.Elapsed().Seconds(), "leads/s")
+}
+
+func benchLookup(b *testing.B, filter func(n int) core.LeadFilter) {
+	const leads = 5000
+	s, pid := seededStore(b, leads)
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			page, err := s.Leads(ctx, pid, filter(rng.IntN(leads)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if len(page.Items) == 0 {
+				b.Error("no lead found")
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkLookupEmail(b *testing.B) {
+	benchLookup(b, func(n int) core.LeadFilter { return core.LeadFilter{Email: *benchLead(n).Fields.Email} })
+}
+
+func BenchmarkLookupUserID(b *testing.B) {
+	benchLookup(b, func(n int) core.LeadFilter { return core.LeadFilter{UserID: benchLead(n).UserID} })
+}
+
+func BenchmarkSearchOnePrefix(b *testing.B) {
+	benchLookup(b, func(n int) core.LeadFilter { return core.LeadFilter{Q: benchNames[n%len(benchNames)][:3], Limit: 20} })
+}
+
+func BenchmarkSearchTwoPrefixes(b *testing.B) {
+	benchLookup(b, func(n int) core.LeadFilter {
+		return core.LeadFilter{Q: benchNames[n%len(benchNames)][:3] + " " + benchLast[(n/len(benchNames))%len(benchLast)][:3], Limit: 20}
+	})
+}

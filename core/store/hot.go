@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
+)
+
+// Prepared statements for the hot paths on SQLite. Bun inlines values into
+// the SQL text, so SQLite parses every statement it runs anew: on the ingest
+// path the parser cost as much as the work. The statements here keep "?"
+// placeholders and are prepared once; their column lists come from the Bun
+// models, so a column added to a model is written and read here too.
+
+// stmtCache prepares each query once on a database handle.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.RLock()
+	st := c.m[q]
+	c.mu.RUnlock()
+	if st != nil {
+		return st, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.m[q]; st != nil {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) has(q string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[q] != nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+}
+
+// model is the table of a Bun model, for statements written by hand.
+type model struct {
+	table  *schema.Table
+	fields []*schema.Field // every column, in model order
+	cols   string          // "a, b, c"
+	insert string          // INSERT of every column but an autoincrement key, RETURNING it
+	seq    *schema.Field   // the autoincrement key, if any
+}
+
+func newModel(t *schema.Table) *model {
+	m := &model{table: t, fields: t.Fields}
+	var cols, ins, marks []string
+	for _, f := range t.Fields {
+		cols = append(cols, f.Name)
+		if f.AutoIncrement {
+			m.seq = f
+			continue
+		}
+		ins = append(ins, f.Name)
+		marks = append(marks, "?")
+	}
+	m.cols = strings.Join(cols, ", ")
+	m.insert = "INSERT INTO " + t.Name + " (" + strings.Join(ins, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	if m.seq != nil {
+		m.insert += " RETURNING " + m.seq.Name
+	}
+	return m
+}
+
+// args are the values of a row for m.insert: JSON columns as JSON text,
+// the rest as database/sql takes them.
+func (m *model) args(row any) ([]any, error) {
+	v := reflect.ValueOf(row).Elem()
+	out := make([]any, 0, len(m.fields))
+	for _, f := range m.fields {
+		if f == m.seq {
+			continue
+		}
+		fv := f.Value(v)
+		if f.UserSQLType == "json" {
+			b, err := json.Marshal(fv.Interface())
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", m.table.Name, f.Name, err)
+			}
+			out = append(out, string(b))
+			continue
+		}
+		if fv.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				out = append(out, nil)
+				continue
+			}
+			fv = fv.Elem()
+		}
+		x := fv.Interface()
+		switch x.(type) {
+		case driver.Valuer, string, int64, int, bool, float64, []byte:
+			out = append(out, x)
+		default:
+			return nil, fmt.Errorf("%s.%s: no plain value for %T", m.table.Name, f.Name, x)
+		}
+	}
+	return out, nil
+}
+
+// hot is the store's prepared statements: SQLite only, empty on PostgreSQL
+// (pgx prepares and caches statements by itself).
+type hot struct {
+	w, r                      *stmtCache // the writer and the read pool
+	lead, request, event, uid *model
+	project                   *model
+	leadByUserID, leadByID    string
+	requestByID               string
+	touchLead                 string
+}
+
+// prepareHot prepares the writer's statements once the schema is migrated:
+// the writer has one connection, which a transaction holds while it runs,
+// so they cannot be prepared later.
+func (s *Store) prepareHot(ctx context.Context) error {
+	table := func(v any) *model { return newModel(s.wdb.Table(reflect.TypeOf(v).Elem())) }
+	h := &hot{w: newStmtCache(s.wdb.DB), r: newStmtCache(s.rdb.DB),
+		lead: table((*leadRow)(nil)), request: table((*requestRow)(nil)), event: table((*eventRow)(nil)),
+		uid: table((*userIDRow)(nil)), project: table((*projectRow)(nil)),
+		touchLead: "UPDATE leads SET updated_at = ?, requests_count = ?, last_seen_at = ? WHERE seq = ?",
+	}
+	h.leadByUserID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?) AND l.project_id = ?"
+	h.leadByID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = ? AND l.project_id = ?"
+	h.requestByID = "SELECT " + h.request.cols + " FROM requests WHERE project_id = ? AND id = ?"
+	for _, q := range []string{sqlSavepoint, sqlRelease, sqlRollbackTo, h.touchLead, h.leadByUserID, h.leadByID, h.requestByID,
+		h.lead.insert, h.request.insert, h.event.insert, h.uid.insert, sqlProjectExists} {
+		if _, err := h.w.get(ctx, q); err != nil {
+			h.w.close()
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+	}
+	s.hot = h
+	return nil
+}
+
+const sqlProjectExists = "SELECT 1 FROM projects WHERE id = ?"
+
+// stmt is a prepared statement for db: the writer's inside a write
+// transaction, the read pool's otherwise. ok is false when the statement is
+// not prepared (PostgreSQL, or a query the writer did not prepare).
+func (s *Store) stmt(ctx context.Context, db any, q string) (*sql.Stmt, bool, error) {
+	if s.hot == nil || s.hot.w == nil || q == "" {
+		return nil, false, nil
+	}
+	switch x := db.(type) {
+	case *wtx:
+		if !s.hot.w.has(q) {
+			return nil, false, nil
+		}
+		st, err := s.hot.w.get(ctx, q)
+		if err != nil {
+			return nil, true, err
+		}
+		return x.Tx.Tx.StmtContext(ctx, st), true, nil
+	case *bun.DB:
+		if x != s.rdb {
+			return nil, false, nil
+		}
+		st, err := s.hot.r.get(ctx, q)
+		return st, true, err
+	}
+	return nil, false, nil
+}
+
+// scanOne runs a prepared query and scans its one row into dst (a model
+// pointer). ok is false when the statement is not prepared for db.
+func (s *Store) scanOne(ctx context.Context, db any, q string, dst any, args ...any) (bool, error) {
+	st, ok, err := s.stmt(ctx, db, q)
+	if !ok || err != nil {
+		return ok, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return true, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return true, err
+		}
+		return true, sql.ErrNoRows
+	}
+	if err := s.rdb.ScanRow(ctx, rows, dst); err != nil {
+		return true, err
+	}
+	for rows.Next() {
+	}
+	return true, rows.Err()
+}
+
+// execHot runs a prepared statement in tx. ok is false when it is not
+// prepared (PostgreSQL).
+func (s *Store) execHot(ctx context.Context, tx *wtx, q string, args ...any) (bool, error) {
+	st, ok, err := s.stmt(ctx, tx, q)
+	if !ok || err != nil {
+		return ok, err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return true, err
+}
+
+// insertHot inserts row (of model m) with its prepared statement and stores
+// the new autoincrement key in it. ok is false when not prepared.
+func (s *Store) insertHot(ctx context.Context, tx *wtx, m *model, row any) (bool, error) {
+	if m == nil {
+		return false, nil
+	}
+	st, ok, err := s.stmt(ctx, tx, m.insert)
+	if !ok || err != nil {
+		return ok, err
+	}
+	args, err := m.args(row)
+	if err != nil {
+		return true, err
+	}
+	if m.seq == nil {
+		_, err = st.ExecContext(ctx, args...)
+		return true, err
+	}
+	var seq int64
+	if err := st.QueryRowContext(ctx, args...).Scan(&seq); err != nil {
+		return true, err
+	}
+	m.seq.Value(reflect.ValueOf(row).Elem()).SetInt(seq)
+	return true, nil
+}
+
+// insertEvents writes events: a few with the prepared statement, many (a
+// batch) in multi-row statements.
+func (s *Store) insertEvents(ctx context.Context, tx *wtx, rows []eventRow) error {
+	if len(rows) <= 4 && s.hot.event != nil {
+		for i := range rows {
+			if _, err := s.insertHot(ctx, tx, s.hot.event, &rows[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(rows); start += batchChunk {
+		chunk := rows[start:min(start+batchChunk, len(rows))]
+		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
