@@ -65,6 +65,7 @@ type server struct {
 	store   *store.Store
 	queue   *jobs.Queue
 	plugins *pluginhost.Host
+	hub     *webhookHub
 	api     *httpapi.API
 	handler http.Handler
 	// adminKey is set when this start generated the admin key.
@@ -84,6 +85,11 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 	}
 	queue := jobs.New(s.DB(), disp.dialect, jobs.Options{ReadDB: s.ReadDB(), Logger: log, Observer: jobsObserver{m}})
 	disp.queue = queue
+	hub, err := newWebhookHub(cfg, s, disp, queue, m, log)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
 	plugins, err := startPlugins(ctx, cfg, s, disp, queue, m, log)
 	if err != nil {
 		s.Close()
@@ -112,6 +118,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 		MaxBody:    cfg.MaxBodyBytes,
 		Duplicates: s,
 		Merges:     s,
+		Webhooks:   hub.service,
+		Channels:   s,
+		Inbound:    hub.inbound,
 		Plugins:    plugins,
 	})
 	if err := queue.Start(ctx); err != nil {
@@ -119,7 +128,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*serve
 		s.Close()
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &server{cfg: cfg, log: log, store: s, queue: queue, plugins: plugins, api: api, handler: api, adminKey: generated}, nil
+	return &server{cfg: cfg, log: log, store: s, queue: queue, plugins: plugins, hub: hub, api: api, handler: hub.wrap(api), adminKey: generated}, nil
 }
 
 // close stops the workers first (they finish their batches), then the store.
@@ -130,6 +139,7 @@ func (s *server) close() {
 		s.log.Warn("job queue stop", "error", err)
 	}
 	stopPlugins(s.plugins, s.log)
+	s.hub.close()
 	s.store.Close()
 }
 

@@ -29,6 +29,7 @@ type Metrics struct {
 
 	plugin pluginCollectors // plugins.go
 	jobs   jobCollectors    // jobs.go
+	hub    hubCollectors    // webhooks.go
 }
 
 // New registers the collectors on reg, with the Go and process collectors.
@@ -64,6 +65,7 @@ func New(reg *prometheus.Registry) *Metrics {
 	}
 	m.plugin = newPluginCollectors(f)
 	m.jobs = newJobCollectors(f)
+	m.hub = newHubCollectors(f)
 	return m
 }
 
