@@ -36,6 +36,10 @@ type Config struct {
 	// PluginsDir adds every executable in a folder as a plugin.
 	PluginsDir string   `koanf:"plugins_dir"`
 	Webhooks   Webhooks `koanf:"webhooks"`
+	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
+	// address, apart from the API and without authentication: keep it on
+	// loopback. Off by default.
+	PprofAddr string `koanf:"pprof_addr"`
 }
 
 // Log configures logging.

@@ -156,6 +156,7 @@ func serve(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if srv.adminKey != "" {
 		fmt.Fprintf(out, "\nGenerated the server admin key. It is shown this once; keep it:\n\n    %s\n\n", srv.adminKey)
 	}
+	defer startPprof(cfg.PprofAddr, log)()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
+
+	"github.com/leadhub/leadhub/core"
 )
 
 // Prepared statements for the hot paths on SQLite. Bun inlines values into
@@ -20,14 +22,66 @@ import (
 // placeholders and are prepared once; their column lists come from the Bun
 // models, so a column added to a model is written and read here too.
 
-// stmtCache prepares each query once on a database handle.
+// stmtCache prepares each query once on a database handle. On the writer,
+// whose one connection a transaction holds while it runs, a query met inside
+// a transaction is only noted (want) and runs unprepared that time; the
+// batcher prepares the wanted ones between transactions (prepareWanted).
 type stmtCache struct {
-	db *sql.DB
-	mu sync.RWMutex
-	m  map[string]*sql.Stmt
+	db   *sql.DB
+	mu   sync.RWMutex
+	m    map[string]*sql.Stmt
+	want map[string]bool
+	// failed counts the wanted queries that did not prepare.
+	failed int
 }
 
-func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+// maxStmts bounds a cache: the store's queries come in a few shapes, but a
+// caller building SQL around its values must not grow it without end.
+const maxStmts = 256
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
+}
+
+// lookup returns the prepared statement for q, or nil after noting that q
+// is wanted.
+func (c *stmtCache) lookup(q string) *sql.Stmt {
+	c.mu.RLock()
+	st, wanted := c.m[q], c.want[q]
+	c.mu.RUnlock()
+	if st == nil && !wanted {
+		c.mu.Lock()
+		if len(c.m)+len(c.want) < maxStmts {
+			c.want[q] = true
+		}
+		c.mu.Unlock()
+	}
+	return st
+}
+
+// prepareWanted prepares the queries noted since the last call. The caller
+// holds no transaction on c.db.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.RLock()
+	n := len(c.want) - c.failed
+	c.mu.RUnlock()
+	if n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed = 0
+	for q := range c.want {
+		// A query that does not prepare stays wanted, and so is never
+		// noted again: it keeps running unprepared, and failing as it will.
+		if st, err := c.db.PrepareContext(ctx, q); err == nil {
+			c.m[q] = st
+			delete(c.want, q)
+		} else {
+			c.failed++
+		}
+	}
+}
 
 func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	c.mu.RLock()
@@ -47,12 +101,6 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	c.m[q] = st
 	return st, nil
-}
-
-func (c *stmtCache) has(q string) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.m[q] != nil
 }
 
 func (c *stmtCache) close() {
@@ -175,12 +223,9 @@ func (s *Store) stmt(ctx context.Context, db any, q string) (*sql.Stmt, bool, er
 	}
 	switch x := db.(type) {
 	case *wtx:
-		if !s.hot.w.has(q) {
+		st := s.hot.w.lookup(q)
+		if st == nil {
 			return nil, false, nil
-		}
-		st, err := s.hot.w.get(ctx, q)
-		if err != nil {
-			return nil, true, err
 		}
 		return x.Tx.Tx.StmtContext(ctx, st), true, nil
 	case *bun.DB:
@@ -274,4 +319,62 @@ func (s *Store) insertEvents(ctx context.Context, tx *wtx, rows []eventRow) erro
 		}
 	}
 	return nil
+}
+
+// txQuery runs a query in a write transaction handed out as a *sql.Tx (to
+// event hooks and fan-outs), prepared once it has been seen on SQLite.
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if s.hot.w != nil {
+		if st := s.hot.w.lookup(q); st != nil {
+			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+	}
+	return tx.QueryContext(ctx, q, args...)
+}
+
+// readRow runs a one-row query on the read pool, prepared on SQLite.
+func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s.hot.r != nil {
+		if st, err := s.hot.r.get(ctx, q); err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
+	return s.rdb.QueryRowContext(ctx, q, args...)
+}
+
+// exactLookup is the prepared form of the commonest lists on SQLite: the
+// lead of an email or of a user id, first page, creation order. It returns
+// "" for every other filter, which Bun builds.
+func (s *Store) exactLookup(projectID string, f core.LeadFilter, cur cursor, field, dir string, n int) (string, []any) {
+	if s.hot.r == nil || f.Q != "" || f.Tag != "" || cur.Seq > 0 || field != "created_at" || (f.Email == "") == (f.UserID == "") {
+		return "", nil
+	}
+	q := "SELECT " + s.hot.lead.cols + " FROM leads AS l WHERE l.project_id = ?"
+	args := []any{projectID}
+	if f.Status != "all" {
+		q += " AND l.status = ?"
+		args = append(args, f.Status)
+	}
+	if f.Email != "" {
+		q += " AND l.email_lc = ? AND l.email_lc <> ''"
+		args = append(args, core.NormalizeEmail(f.Email))
+	} else {
+		q += " AND l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?)"
+		args = append(args, projectID, f.UserID)
+	}
+	return q + " ORDER BY l.seq " + dir + " LIMIT ?", append(args, n)
+}
+
+// readRows runs a prepared query on the read pool and scans its rows into
+// dst, a pointer to a slice of models.
+func (s *Store) readRows(ctx context.Context, q string, dst any, args ...any) error {
+	st, err := s.hot.r.get(ctx, q)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return s.rdb.ScanRows(ctx, rows, dst)
 }

@@ -196,6 +196,8 @@ func (s *Store) Leads(ctx context.Context, projectID string, f core.LeadFilter) 
 	q = q.OrderExpr(order)
 	if len(terms) > 0 && s.dialect == Postgres {
 		err = s.pgSearch(ctx, q, &rows, projectID, terms, order, limit+1)
+	} else if hq, args := s.exactLookup(projectID, f, cur, field, dir, limit+1); hq != "" {
+		err = s.readRows(ctx, hq, &rows, args...)
 	} else {
 		err = q.Scan(ctx)
 	}

@@ -193,8 +193,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (core.Principal
 		return core.Principal{}, core.Errorf(core.EUNAUTHORIZED, "missing API key")
 	}
 	hash := core.HashSecret(secret)
+	// Every API call runs these two: prepared on SQLite (readRow).
 	var adminHash string
-	err := s.rdb.NewRaw("SELECT value FROM server_settings WHERE name = ?", adminKeySetting).Scan(ctx, &adminHash)
+	err := s.readRow(ctx, "SELECT value FROM server_settings WHERE name = ?", adminKeySetting).Scan(&adminHash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return core.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
@@ -202,7 +203,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (core.Principal
 		return core.Principal{Admin: true, Role: core.RoleAdmin}, nil
 	}
 	row := new(keyRow)
-	err = s.rdb.NewSelect().Model(row).Column("id", "project_id", "role").Where("hash = ? AND revoked_at IS NULL", hash).Scan(ctx)
+	err = s.readRow(ctx, "SELECT id, project_id, role FROM api_keys WHERE hash = ? AND revoked_at IS NULL", hash).Scan(&row.ID, &row.ProjectID, &row.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Principal{}, core.Errorf(core.EUNAUTHORIZED, "invalid API key")
 	}

@@ -719,7 +719,7 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 	if f.s.dialect == Postgres {
 		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
 	}
-	rows, err := tx.QueryContext(ctx, q, ev.ProjectID, ev.Type)
+	rows, err := f.s.txQuery(ctx, tx, q, ev.ProjectID, ev.Type) // once per event: prepared
 	if err != nil {
 		return nil, fmt.Errorf("select subscribed webhooks: %w", err)
 	}

@@ -99,6 +99,9 @@ func (b *batcher) loop() {
 				}
 			}
 		}
+		if b.s.hot.w != nil {
+			b.s.hot.w.prepareWanted(context.Background())
+		}
 		batch = append(batch[:0], first)
 	drain:
 		for len(batch) < b.max {
