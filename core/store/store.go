@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -157,10 +158,18 @@ func (s *Store) openSQLite(path string, opts Options) error {
 }
 
 func (s *Store) openPostgres(url string, opts Options) error {
-	db, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres url: %w", err)
 	}
+	// Bun writes values into the SQL text, so nearly every statement is new:
+	// pgx's default mode would prepare each one (an extra round trip) and fill
+	// its statement cache with them. The exec mode sends each statement in one
+	// round trip. A URL that sets default_query_exec_mode keeps its choice.
+	if !strings.Contains(url, "default_query_exec_mode=") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	if err := db.Ping(); err != nil {
