@@ -162,6 +162,7 @@ type loadResult struct {
 	elapsed   time.Duration
 	lat       []time.Duration // sorted
 	firstErr  string
+	batch     float64 // writes per transaction on the server, when known
 }
 
 func (r loadResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }

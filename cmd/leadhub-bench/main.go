@@ -200,6 +200,7 @@ func run(o options) error {
 			if o.profile != "" && i == 0 {
 				prof = startProfile(s, filepath.Join(o.profile, "ingest-"+label+".pprof"), o.duration-time.Second)
 			}
+			sum0, n0 := batchSizes(s)
 			r := load(s.addr, k, o.conns, o.duration, 0, func(i int) call {
 				return call{method: "POST", path: path, body: ingestBody(st.next(), i)}
 			}, func(status int, _ []byte) bool { return status == 201 || status == 200 })
@@ -207,8 +208,10 @@ func run(o options) error {
 			if r.failed > 0 {
 				return nil, fmt.Errorf("ingest: %d failed: %s", r.failed, r.firstErr)
 			}
+			sum1, n1 := batchSizes(s)
+			r.batch = (sum1 - sum0) / max(1, n1-n0)
 			out = append(out, r)
-			say("  run %d: %.0f requests/s, p50 %s, p99 %s", i+1, r.rate(), ms(r.pct(50)), ms(r.pct(99)))
+			say("  run %d: %.0f requests/s, p50 %s, p99 %s, %.1f writes per transaction", i+1, r.rate(), ms(r.pct(50)), ms(r.pct(99)), r.batch)
 		}
 		return out, nil
 	}
@@ -466,6 +469,27 @@ func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]str
 		*sample = ids
 	}
 	return nil
+}
+
+// batchSizes reads the group-commit histogram from /metrics: the sum of
+// writes and the number of transactions so far.
+func batchSizes(s *server) (float64, float64) {
+	c := &conn{addr: s.addr}
+	defer c.close()
+	st, body, err := c.do("GET", "/metrics", "", nil)
+	if err != nil || st != 200 {
+		return 0, 0
+	}
+	var sum, n float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "leadhub_store_tx_batch_size_sum "); ok {
+			fmt.Sscan(v, &sum)
+		}
+		if v, ok := strings.CutPrefix(l, "leadhub_store_tx_batch_size_count "); ok {
+			fmt.Sscan(v, &n)
+		}
+	}
+	return sum, n
 }
 
 func countLeads(path string) (int, error) {

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/store"
@@ -34,6 +35,11 @@ func benchLead(n int) core.NewLead {
 func seededStore(b *testing.B, n int) (*store.Store, string) {
 	b.Helper()
 	s := openStore(b)
+	return s, seed(b, s, n)
+}
+
+func seed(b *testing.B, s *store.Store, n int) string {
+	b.Helper()
 	pid := newProject(b, s)
 	ctx := context.Background()
 	for start := 0; start < n; start += core.MaxBatchLeads {
@@ -51,14 +57,21 @@ func seededStore(b *testing.B, n int) (*store.Store, string) {
 			}
 		}
 	}
-	return s, pid
+	return pid
 }
 
 // BenchmarkIngest is POST /requests without HTTP: 80% known user ids, 20%
 // new, from concurrent callers, so that group commit forms batches.
 func BenchmarkIngest(b *testing.B) {
 	const known = 5000
-	s, pid := seededStore(b, known)
+	m := &batchCounter{}
+	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Metrics: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	pid := seed(b, s, known)
+	m.seedTxs, m.seedWrites = m.txs.Load(), m.writes.Load()
 	ctx := context.Background()
 	var fresh atomic.Int64
 	fresh.Store(known)
@@ -81,6 +94,22 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	if n := m.txs.Load() - m.seedTxs; n > 0 {
+		b.ReportMetric(float64(m.writes.Load()-m.seedWrites)/float64(n), "writes/tx")
+	}
+}
+
+// batchCounter counts write transactions and the writes they carried.
+type batchCounter struct {
+	core.NopStoreMetrics
+	txs, writes         atomic.Int64
+	seedTxs, seedWrites int64
+}
+
+func (c *batchCounter) TxDone(batch int, _ time.Duration, _ error) {
+	c.txs.Add(1)
+	c.writes.Add(int64(batch))
 }
 
 // BenchmarkCreateLeads is the bulk path: one op is one batch of 1000 leads.

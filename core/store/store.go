@@ -35,6 +35,9 @@ type Options struct {
 	Synchronous string
 	// MaxBatch bounds how many writes share one transaction (SQLite).
 	MaxBatch int
+	// MaxWait bounds how long a transaction waits for more writes to join
+	// it, under concurrent load only (SQLite). Negative: never wait.
+	MaxWait time.Duration
 	// ReadConns is the size of the read pool.
 	ReadConns int
 	Clock     func() time.Time
@@ -84,6 +87,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = defaultMaxWait
+	}
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 8
 	}
@@ -126,9 +132,14 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	if strings.EqualFold(opts.Synchronous, "full") {
 		sync = "FULL"
 	}
+	// Page caches: 64 MiB for the writer, whose random index inserts want
+	// the upper levels of every index at hand; 8 MiB for each reader, whose
+	// point lookups and searches touch few pages, the rest coming from the
+	// OS's file cache. Caches are per connection and count in the server's
+	// resident memory; a large one per reader would cost ReadConns times.
 	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+		"&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
+	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -137,7 +148,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", base+"&_pragma=cache_size(-8192)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return err
@@ -153,7 +164,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 		s.rdb.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	s.writer = newBatcher(s, opts.MaxBatch)
+	s.writer = newBatcher(s, opts.MaxBatch, opts.MaxWait)
 	return nil
 }
 

@@ -36,11 +36,14 @@ var errClosed = errors.New("store is closed")
 // batch. Batches form naturally: whatever queued up while the previous batch
 // committed goes into the next one, up to max.
 type batcher struct {
-	s    *Store
-	ops  chan *writeOp
-	max  int
-	quit chan struct{}
-	done chan struct{}
+	s      *Store
+	ops    chan *writeOp
+	max    int
+	linger time.Duration // the longest a batch waits to fill
+	last   int           // writes in the previous batch
+	timer  *time.Timer
+	quit   chan struct{}
+	done   chan struct{}
 }
 
 type writeOp struct {
@@ -51,8 +54,8 @@ type writeOp struct {
 	res chan error
 }
 
-func newBatcher(s *Store, max int) *batcher {
-	b := &batcher{s: s, ops: make(chan *writeOp, max*4), max: max, quit: make(chan struct{}), done: make(chan struct{})}
+func newBatcher(s *Store, max int, linger time.Duration) *batcher {
+	b := &batcher{s: s, ops: make(chan *writeOp, max*4), max: max, linger: linger, quit: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
 }
@@ -112,6 +115,28 @@ func (b *batcher) loop() {
 				break drain
 			}
 		}
+		// Under concurrent load (the last batch carried more than one
+		// write), wait a little for more: a commit costs about as much as
+		// tens of writes, so fuller batches raise throughput, for at most
+		// b.linger of added latency. A lone writer never waits.
+		if len(batch) < b.max && b.linger > 0 && b.last > 1 {
+			if b.timer == nil {
+				b.timer = time.NewTimer(b.linger)
+			} else {
+				b.timer.Reset(b.linger)
+			}
+		wait:
+			for len(batch) < b.max {
+				select {
+				case op := <-b.ops:
+					batch = append(batch, op)
+				case <-b.timer.C:
+					break wait
+				}
+			}
+			b.timer.Stop()
+		}
+		b.last = len(batch)
 		b.run(batch)
 	}
 }
@@ -288,3 +313,6 @@ func nested(ctx context.Context, tx *wtx, fn txFunc) error {
 	}
 	return nil
 }
+
+// defaultMaxWait is Options.MaxWait's default (see docs/performance.md).
+var defaultMaxWait = 250 * time.Microsecond
