@@ -54,6 +54,19 @@ var projectRoutes = []routeCase{
 	{"POST", "/leads/{lead}/merge", map[string]any{"from": []string{"{lead2}"}}, "agent"},
 	{"POST", "/merges/{merge}/undo", nil, "agent"},
 	{"POST", "/identify", map[string]any{"user_id": "fixture-user", "user_hash": "{user_hash}"}, "ingest"},
+	{"POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/route-probe", "events": []string{"lead.created"}}, "admin"},
+	{"GET", "/webhooks", nil, "admin"},
+	{"GET", "/webhooks/{webhook}", nil, "admin"},
+	{"PATCH", "/webhooks/{webhook}", map[string]any{"description": "renamed"}, "admin"},
+	{"DELETE", "/webhooks/{webhook}", nil, "admin"},
+	{"POST", "/webhooks/{webhook}/rotate-secret", nil, "admin"},
+	{"POST", "/webhooks/{webhook}/test", nil, "admin"},
+	{"GET", "/webhooks/{webhook}/deliveries", nil, "admin"},
+	{"POST", "/webhooks/{webhook}/deliveries/{delivery}/retry", nil, "admin"},
+	{"POST", "/channels", map[string]any{"kind": "generic", "name": "probe"}, "admin"},
+	{"GET", "/channels", nil, "admin"},
+	{"GET", "/channels/{channel}", nil, "admin"},
+	{"DELETE", "/channels/{channel}", nil, "admin"},
 }
 
 // fixture is one project's resources the route table points at.
@@ -82,6 +95,7 @@ func (s *testServer) newFixture(name string) fixture {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte("fixture-user"))
 	f.extra["user_hash"] = hex.EncodeToString(mac.Sum(nil))
+	s.webhookFixture(&f) // {webhook}, {delivery}, {channel}: webhooks_e2e_test.go
 	return f
 }
 
@@ -201,7 +215,7 @@ func TestTenancy(t *testing.T) {
 
 // Each route refuses keys below its role with 403 and serves the rest.
 func TestRoles(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, allowLoopbackWebhooks) // POST /webhooks targets loopback
 	rank := map[string]int{"ingest": 1, "agent": 2, "admin": 3}
 	for _, rc := range projectRoutes {
 		for _, role := range []string{"ingest", "agent", "admin"} {
