@@ -100,17 +100,11 @@ func (s *Store) CreateLeads(ctx context.Context, projectID string, in []core.New
 		if len(rows) == 0 {
 			return nil
 		}
-		for start := 0; start < len(rows); start += batchChunk {
-			chunk := rows[start:min(start+batchChunk, len(rows))]
-			if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
-				return fmt.Errorf("insert leads: %w", err)
-			}
+		if err := insertAll(ctx, s, tx, s.hot.lead, rows); err != nil {
+			return fmt.Errorf("insert leads: %w", err)
 		}
-		for start := 0; start < len(ids); start += batchChunk {
-			chunk := ids[start:min(start+batchChunk, len(ids))]
-			if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
-				return fmt.Errorf("insert user ids: %w", err)
-			}
+		if err := insertAll(ctx, s, tx, s.hot.uid, ids); err != nil {
+			return fmt.Errorf("insert user ids: %w", err)
 		}
 		if len(withTags) > 0 {
 			if err := s.writeBatchTags(ctx, tx, projectID, withTags); err != nil {
@@ -148,6 +142,55 @@ func (s *Store) writeBatchTags(ctx context.Context, tx *wtx, projectID string, t
 		chunk := rows[start:min(start+batchChunk, len(rows))]
 		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
 			return fmt.Errorf("insert tags: %w", err)
+		}
+	}
+	return nil
+}
+
+// multiRow is the most rows one prepared INSERT carries: few enough to stay
+// far below SQLite's limit on variables, many enough that the full-text
+// index, which flushes its pending terms at every statement, writes them in
+// sizeable segments.
+const multiRow = 100
+
+// insertAll inserts rows with prepared statements on SQLite: one row alone
+// (its autoincrement key is set), more in statements of up to multiRow rows
+// (their keys are left unset). Elsewhere Bun's multi-row statements.
+func insertAll[T any](ctx context.Context, s *Store, tx *wtx, m *model, rows []T) error {
+	for start := 0; start < len(rows); {
+		n := min(len(rows)-start, multiRow)
+		chunk := rows[start : start+n]
+		start += n
+		if m != nil && n == 1 {
+			if ok, err := s.insertHot(ctx, tx, m, &chunk[0]); ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if m != nil && n > 1 {
+			st, ok, err := s.stmt(ctx, tx, m.insertN(n))
+			if err != nil {
+				return err
+			}
+			if ok {
+				args := make([]any, 0, n*len(m.fields))
+				for i := range chunk {
+					a, err := m.args(&chunk[i])
+					if err != nil {
+						return err
+					}
+					args = append(args, a...)
+				}
+				if _, err := st.ExecContext(ctx, args...); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -119,6 +119,10 @@ type model struct {
 	cols   string          // "a, b, c"
 	insert string          // INSERT of every column but an autoincrement key, RETURNING it
 	seq    *schema.Field   // the autoincrement key, if any
+
+	prefix, group string // "INSERT INTO t (…) VALUES ", "(?, …)"
+	mu            sync.Mutex
+	multi         map[int]string // insertN's texts
 }
 
 func newModel(t *schema.Table) *model {
@@ -134,11 +138,26 @@ func newModel(t *schema.Table) *model {
 		marks = append(marks, "?")
 	}
 	m.cols = strings.Join(cols, ", ")
-	m.insert = "INSERT INTO " + t.Name + " (" + strings.Join(ins, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	m.prefix = "INSERT INTO " + t.Name + " (" + strings.Join(ins, ", ") + ") VALUES "
+	m.group = "(" + strings.Join(marks, ", ") + ")"
+	m.insert = m.prefix + m.group
 	if m.seq != nil {
 		m.insert += " RETURNING " + m.seq.Name
 	}
+	m.multi = map[int]string{}
 	return m
+}
+
+// insertN is the INSERT of n rows, without RETURNING.
+func (m *model) insertN(n int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q, ok := m.multi[n]
+	if !ok {
+		q = m.prefix + strings.TrimSuffix(strings.Repeat(m.group+", ", n), ", ")
+		m.multi[n] = q
+	}
+	return q
 }
 
 // args are the values of a row for m.insert: JSON columns as JSON text,
@@ -301,24 +320,9 @@ func (s *Store) insertHot(ctx context.Context, tx *wtx, m *model, row any) (bool
 	return true, nil
 }
 
-// insertEvents writes events: a few with the prepared statement, many (a
-// batch) in multi-row statements.
+// insertEvents writes events, prepared on SQLite.
 func (s *Store) insertEvents(ctx context.Context, tx *wtx, rows []eventRow) error {
-	if len(rows) <= 4 && s.hot.event != nil {
-		for i := range rows {
-			if _, err := s.insertHot(ctx, tx, s.hot.event, &rows[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for start := 0; start < len(rows); start += batchChunk {
-		chunk := rows[start:min(start+batchChunk, len(rows))]
-		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return insertAll(ctx, s, tx, s.hot.event, rows)
 }
 
 // txQuery runs a query in a write transaction handed out as a *sql.Tx (to

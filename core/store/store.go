@@ -63,11 +63,13 @@ type Store struct {
 	rdb     *bun.DB // readers; never wait behind the writer
 	writer  writer
 	hot     *hot // prepared statements (SQLite)
-	clock   func() time.Time
-	newID   func() string
-	hook    core.EventHook
-	metrics core.StoreMetrics
-	log     *slog.Logger
+	// checkpoints copies the WAL into the database file (SQLite).
+	checkpoints *checkpointer
+	clock       func() time.Time
+	newID       func() string
+	hook        core.EventHook
+	metrics     core.StoreMetrics
+	log         *slog.Logger
 }
 
 // Open connects, applies migrations and starts the write path.
@@ -139,7 +141,8 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// resident memory; a large one per reader would cost ReadConns times.
 	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
-	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-65536)&_txlock=immediate")
+	// The writer never checkpoints: the checkpointer does, beside it.
+	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -164,6 +167,13 @@ func (s *Store) openSQLite(path string, opts Options) error {
 		s.rdb.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	cp, err := newCheckpointer(base+"&_pragma=cache_size(-2048)", 50*time.Millisecond)
+	if err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return err
+	}
+	s.checkpoints = cp
 	s.writer = newBatcher(s, opts.MaxBatch, opts.MaxWait)
 	return nil
 }
@@ -212,6 +222,9 @@ func (s *Store) Close() error {
 	if s.hot.w != nil {
 		s.hot.w.close()
 		s.hot.r.close()
+	}
+	if s.checkpoints != nil {
+		s.checkpoints.close()
 	}
 	var err error
 	if s.rdb != s.wdb && s.rdb != nil {

@@ -145,6 +145,9 @@ func (b *batcher) run(batch []*writeOp) {
 	start := time.Now()
 	err := b.runTx(batch)
 	b.s.metrics.TxDone(len(batch), time.Since(start), err)
+	if b.s.checkpoints != nil {
+		b.s.checkpoints.committed()
+	}
 	for _, op := range batch {
 		if err != nil && op.err == nil {
 			op.err = err
