@@ -20,10 +20,13 @@ const LookupLimit = 100
 // status. An empty value matches nothing.
 
 // lookup selects the leads of the project matching where, in lookup order.
+// where must name the index to use: with no statistics SQLite otherwise
+// picks leads_project_seq and reads the whole project. The match columns'
+// indexes are partial (on non-empty values), so the queries repeat that
+// condition.
 func (s *Store) lookup(ctx context.Context, what, projectID string, where func(*bun.SelectQuery) *bun.SelectQuery) ([]core.Lead, error) {
 	var rows []leadRow
-	q := s.rdb.NewSelect().Model(&rows).Where("l.project_id = ?", projectID)
-	q = where(q).
+	q := where(s.rdb.NewSelect().Model(&rows)).
 		OrderExpr("CASE WHEN l.status = ? THEN 0 ELSE 1 END", core.LeadActive).
 		OrderExpr("l.seq").
 		Limit(LookupLimit)
@@ -45,7 +48,7 @@ func (s *Store) LeadsByEmail(ctx context.Context, projectID, email string) ([]co
 		return []core.Lead{}, nil
 	}
 	return s.lookup(ctx, "email", projectID, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("l.email_lc = ?", lc)
+		return q.Where("l.project_id = ? AND l.email_lc = ? AND l.email_lc <> ''", projectID, lc)
 	})
 }
 
@@ -58,7 +61,7 @@ func (s *Store) LeadsByCanonicalEmail(ctx context.Context, projectID, email stri
 		return []core.Lead{}, nil
 	}
 	return s.lookup(ctx, "canonical email", projectID, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("l.email_canon = ?", canon)
+		return q.Where("l.project_id = ? AND l.email_canon = ? AND l.email_canon <> ''", projectID, canon)
 	})
 }
 
@@ -71,7 +74,7 @@ func (s *Store) LeadsByPhone(ctx context.Context, projectID, phone string) ([]co
 		return []core.Lead{}, nil
 	}
 	return s.lookup(ctx, "phone", projectID, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("l.phone_norm = ?", norm)
+		return q.Where("l.project_id = ? AND l.phone_norm = ? AND l.phone_norm <> ''", projectID, norm)
 	})
 }
 
@@ -86,7 +89,9 @@ func (s *Store) LeadsByID(ctx context.Context, projectID string, ids []string) (
 		return nil, core.Errorf(core.EINVALID, "at most %d ids per lookup", LookupLimit)
 	}
 	return s.lookup(ctx, "id", projectID, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("l.id IN (?)", bun.In(ids))
+		// By the unique id index; the project is checked on each row (the
+		// expression keeps the planner off the project's index).
+		return q.Where("l.id IN (?) AND l.project_id || '' = ?", bun.In(ids), projectID)
 	})
 }
 
