@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/leadhub/leadhub/core"
@@ -21,25 +22,44 @@ type dispatcher struct {
 }
 
 func (d *dispatcher) OnEvents(ctx context.Context, tx *sql.Tx, evs []core.Event) error {
+	_, err := d.OnEventsKinds(ctx, tx, evs)
+	return err
+}
+
+// OnEventsKinds enqueues the jobs that follow evs and reports their kinds,
+// so that the store wakes only those kinds' workers after the commit.
+func (d *dispatcher) OnEventsKinds(ctx context.Context, tx *sql.Tx, evs []core.Event) ([]string, error) {
 	var out []jobs.NewJob
+	var kinds []string
 	for _, ev := range evs {
 		for _, f := range d.fanouts {
 			js, err := f.JobsFor(ctx, tx, ev)
 			if err != nil {
-				return fmt.Errorf("fan out %s: %w", ev.Type, err)
+				return nil, fmt.Errorf("fan out %s: %w", ev.Type, err)
 			}
 			for _, j := range js {
 				out = append(out, jobs.NewJob{Kind: j.Kind, ProjectID: ev.ProjectID, Target: j.Target, EventID: ev.ID})
+				if !slices.Contains(kinds, j.Kind) {
+					kinds = append(kinds, j.Kind)
+				}
 			}
 		}
 	}
 	if len(out) == 0 {
-		return nil
+		return nil, nil
 	}
-	return jobs.Enqueue(ctx, tx, d.dialect, out)
+	return kinds, jobs.Enqueue(ctx, tx, d.dialect, out)
 }
 
-// EventsCommitted wakes the queue's pollers.
+// KindsCommitted wakes the workers of the kinds a commit enqueued.
+func (d *dispatcher) KindsCommitted(kinds []string) {
+	if d.queue != nil {
+		d.queue.NotifyKinds(kinds...)
+	}
+}
+
+// EventsCommitted wakes the queue's pollers: for writes that enqueue jobs
+// without reporting their kinds.
 func (d *dispatcher) EventsCommitted() {
 	if d.queue != nil {
 		d.queue.Notify()

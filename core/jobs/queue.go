@@ -235,6 +235,15 @@ func (q *Queue) Notify() {
 	}
 }
 
+// NotifyKinds wakes the pollers of the given kinds only: for callers that
+// know which kinds they enqueued, so that other kinds do not claim in vain
+// (on PostgreSQL each claim is a statement every replica runs).
+func (q *Queue) NotifyKinds(kinds ...string) {
+	for _, k := range kinds {
+		q.notifyKind(k)
+	}
+}
+
 func (q *Queue) notifyKind(kind string) {
 	rs := q.runners.Load()
 	if rs == nil {

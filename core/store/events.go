@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -42,15 +43,35 @@ func (s *Store) emit(ctx context.Context, tx *wtx, evs ...core.Event) error {
 	if err := s.insertEvents(ctx, tx, rows); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	if s.hook != nil {
-		if err := s.hook.OnEvents(ctx, tx.Tx.Tx, evs); err != nil {
+	if s.hook == nil {
+		return nil
+	}
+	if h, ok := s.hook.(kindsHook); ok {
+		kinds, err := h.OnEventsKinds(ctx, tx.Tx.Tx, evs)
+		if err != nil {
 			return fmt.Errorf("event hook: %w", err)
 		}
-		if n, ok := s.hook.(core.CommitNotifier); ok {
-			tx.onCommit(n.EventsCommitted)
+		if len(kinds) > 0 {
+			tx.onCommit(func() { h.KindsCommitted(kinds) })
 		}
+		return nil
+	}
+	if err := s.hook.OnEvents(ctx, tx.Tx.Tx, evs); err != nil {
+		return fmt.Errorf("event hook: %w", err)
+	}
+	if n, ok := s.hook.(core.CommitNotifier); ok {
+		tx.onCommit(n.EventsCommitted)
 	}
 	return nil
+}
+
+// kindsHook is an event hook that reports which job kinds it enqueued, so
+// that only their workers are woken after the commit, and none when nothing
+// was enqueued: on PostgreSQL every wake-up is a claim statement on the
+// shared database, from every replica.
+type kindsHook interface {
+	OnEventsKinds(ctx context.Context, tx *sql.Tx, evs []core.Event) (kinds []string, err error)
+	KindsCommitted(kinds []string)
 }
 
 // EventsByID loads events by id, in any project: workers hold ids that came
