@@ -139,7 +139,9 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// point lookups and searches touch few pages, the rest coming from the
 	// OS's file cache. Caches are per connection and count in the server's
 	// resident memory; a large one per reader would cost ReadConns times.
-	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+	// busy_timeout first: switching to WAL takes a lock that another process
+	// opening the same file (leadhub migrate beside serve) may hold.
+	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
 	// The writer never checkpoints: the checkpointer does, beside it.
 	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
