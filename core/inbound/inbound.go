@@ -1,12 +1,15 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -331,7 +334,7 @@ func (s *Service) applyLead(ctx context.Context, pid, actor string, op *LeadOp) 
 
 // updateLead applies a LeadOp's fields to a lead that exists.
 func (s *Service) updateLead(ctx context.Context, pid, actor string, op *LeadOp, lead *core.Lead, ids []string, held map[string]bool) error {
-	if op.UpdateExisting && (hasFields(op.Fields) || len(op.Attributes) > 0 || op.Tags != nil) {
+	if op.UpdateExisting && changes(lead, op) {
 		if _, err := s.store.UpdateLead(ctx, pid, lead.ID, core.LeadPatch{Fields: op.Fields, Attributes: op.Attributes, Tags: op.Tags}, actor); err != nil {
 			return err
 		}
@@ -352,8 +355,33 @@ func (s *Service) addUserIDs(ctx context.Context, pid, actor string, lead *core.
 	return nil
 }
 
-func hasFields(f core.LeadFields) bool {
-	return f.Fullname != nil || f.Lastname != nil || f.Email != nil || f.Phone != nil || f.Company != nil
+// changes reports whether op would change lead: most deliveries of a chat
+// platform repeat what the lead already says, and need no write.
+func changes(lead *core.Lead, op *LeadOp) bool {
+	f := op.Fields
+	for _, c := range []struct {
+		v   *string
+		cur string
+	}{{f.Fullname, lead.Fullname}, {f.Lastname, lead.Lastname}, {f.Email, lead.Email}, {f.Phone, lead.Phone}, {f.Company, lead.Company}} {
+		if c.v != nil && strings.TrimSpace(*c.v) != c.cur {
+			return true
+		}
+	}
+	for k, v := range op.Attributes {
+		cur, had := lead.Attributes[k]
+		if !had || !sameJSON(cur, v) {
+			return true
+		}
+	}
+	return op.Tags != nil && !slices.Equal(*op.Tags, lead.Tags)
+}
+
+// sameJSON compares two values as JSON (numbers decoded as json.Number on
+// one side and float64 on the other compare equal).
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 func derefTags(t *[]string) []string {

@@ -219,8 +219,7 @@ func (s *Store) ApplyInbound(ctx context.Context, channelID, deliveryID string, 
 	err = s.InTx(ctx, func(ctx context.Context) error {
 		dup = false
 		tx := txFrom(ctx)
-		row := &inboundRow{ChannelID: channelID, DeliveryID: deliveryID, ReceivedAt: tm(s.now())}
-		res, err := tx.NewInsert().Model(row).On("CONFLICT DO NOTHING").Exec(ctx)
+		res, err := s.recordDelivery(ctx, tx, channelID, deliveryID)
 		if err != nil {
 			return fmt.Errorf("record delivery: %w", err)
 		}
@@ -233,6 +232,22 @@ func (s *Store) ApplyInbound(ctx context.Context, channelID, deliveryID string, 
 		return fn(ctx)
 	})
 	return dup, err
+}
+
+const sqlRecordDelivery = "INSERT INTO inbound_deliveries (channel_id, delivery_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
+// recordDelivery inserts a delivery id unless it is there; prepared once seen
+// on SQLite.
+func (s *Store) recordDelivery(ctx context.Context, tx *wtx, channelID, deliveryID string) (sql.Result, error) {
+	at := tm(s.now())
+	st, ok, err := s.stmt(ctx, tx, sqlRecordDelivery)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return st.ExecContext(ctx, channelID, deliveryID, at)
+	}
+	return tx.ExecContext(ctx, sqlRecordDelivery, channelID, deliveryID, at)
 }
 
 // reader is the open InTx transaction when there is one, so that reads see

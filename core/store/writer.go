@@ -268,7 +268,7 @@ func retryable(err error) bool {
 // joins the open transaction instead, within a savepoint of its own.
 func (s *Store) write(ctx context.Context, fn txFunc) error {
 	if tx, ok := ctx.Value(txKey{}).(*wtx); ok {
-		return nested(ctx, tx, fn)
+		return s.nested(ctx, tx, fn)
 	}
 	return s.writer.do(ctx, fn)
 }
@@ -296,25 +296,41 @@ func txFrom(ctx context.Context) *wtx {
 
 // nested runs fn inside tx within a savepoint, so that its failure undoes its
 // writes (and drops its after-commit work) but not the caller's.
-func nested(ctx context.Context, tx *wtx, fn txFunc) error {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT nested"); err != nil {
+func (s *Store) nested(ctx context.Context, tx *wtx, fn txFunc) error {
+	if err := s.execSQL(ctx, tx, sqlNestedSavepoint); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	after := len(tx.after)
 	if err := fn(ctx, tx); err != nil {
 		tx.after = tx.after[:after]
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT nested"); rerr != nil {
+		if rerr := s.execSQL(ctx, tx, sqlNestedRollback); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
 		}
-		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT nested"); rerr != nil {
+		if rerr := s.execSQL(ctx, tx, sqlNestedRelease); rerr != nil {
 			return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
 		}
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT nested"); err != nil {
+	if err := s.execSQL(ctx, tx, sqlNestedRelease); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// The statements around a nested write.
+const (
+	sqlNestedSavepoint = "SAVEPOINT nested"
+	sqlNestedRollback  = "ROLLBACK TO SAVEPOINT nested"
+	sqlNestedRelease   = "RELEASE SAVEPOINT nested"
+)
+
+// execSQL runs a statement in tx, prepared once seen (SQLite).
+func (s *Store) execSQL(ctx context.Context, tx *wtx, q string, args ...any) error {
+	if ok, err := s.execHot(ctx, tx, q, args...); ok {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
 
 // defaultMaxWait is Options.MaxWait's default (see docs/performance.md).

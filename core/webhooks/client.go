@@ -8,18 +8,23 @@ import (
 	"github.com/leadhub/leadhub/core"
 )
 
+// MaxConnsPerHost bounds the connections to one endpoint, all of them kept
+// idle between bursts: an endpoint sees at most this many requests at once,
+// and a burst reuses connections instead of opening new ones.
+const MaxConnsPerHost = 64
+
 // NewClient is the HTTP client deliveries go through: every connection
 // passes the guard, no proxy is used (it would hide the real target), and
 // redirects are never followed (a 3xx is the answer, and a failure), so a
-// redirect toward a private address goes nowhere. Idle connections are kept
-// per host generously: deliveries to one endpoint come in bursts.
+// redirect toward a private address goes nowhere.
 func NewClient(g *Guard) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           g.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConnsPerHost:   MaxConnsPerHost,
+		MaxConnsPerHost:       MaxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

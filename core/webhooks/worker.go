@@ -139,28 +139,41 @@ func (w *Worker) Timeout(maxBatch int) time.Duration {
 }
 
 // Envelope is the body of a delivery: the event as the API names it, with
-// its data (the lead, the request) and for updates the changes.
+// its data (the lead, the request) and for updates the changes. The stored
+// data is copied as it is, not decoded and encoded again.
 func Envelope(ev core.Event) ([]byte, error) {
-	data := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(ev.Data)) > 0 {
-		if err := json.Unmarshal(ev.Data, &data); err != nil {
-			return nil, fmt.Errorf("event %s data: %w", ev.ID, err)
-		}
+	data := bytes.TrimSpace(ev.Data)
+	if len(data) == 0 {
+		data = []byte("{}")
 	}
-	if len(ev.Changes) > 0 {
+	if data[0] != '{' || !json.Valid(data) {
+		return nil, fmt.Errorf("event %s: data is not a JSON object", ev.ID)
+	}
+	str := func(b []byte, v string) []byte {
+		q, _ := json.Marshal(v)
+		return append(b, q...)
+	}
+	b := make([]byte, 0, len(data)+256)
+	b = str(append(b, `{"id":`...), ev.ID)
+	b = str(append(b, `,"type":`...), ev.Type)
+	b = str(append(b, `,"created_at":`...), ev.CreatedAt.UTC().Format(time.RFC3339Nano))
+	b = str(append(b, `,"project_id":`...), ev.ProjectID)
+	b = append(b, `,"data":`...)
+	if len(ev.Changes) == 0 {
+		b = append(b, data...)
+	} else {
 		ch, err := json.Marshal(ev.Changes)
 		if err != nil {
 			return nil, fmt.Errorf("event %s changes: %w", ev.ID, err)
 		}
-		data["changes"] = ch
+		inner := bytes.TrimSpace(data[1 : len(data)-1])
+		b = append(b, '{')
+		if len(inner) > 0 {
+			b = append(append(b, inner...), ',')
+		}
+		b = append(append(append(b, `"changes":`...), ch...), '}')
 	}
-	return json.Marshal(struct {
-		ID        string                     `json:"id"`
-		Type      string                     `json:"type"`
-		CreatedAt time.Time                  `json:"created_at"`
-		ProjectID string                     `json:"project_id"`
-		Data      map[string]json.RawMessage `json:"data"`
-	}{ev.ID, ev.Type, ev.CreatedAt.UTC(), ev.ProjectID, data})
+	return append(b, '}'), nil
 }
 
 // attempt is what one request came to.
