@@ -53,8 +53,11 @@ type Database struct {
 	// Synchronous is SQLite's sync level: normal or full (see docs/operations.md).
 	Synchronous string `koanf:"synchronous"`
 	// MaxBatch bounds the writes that share one SQLite transaction.
-	MaxBatch  int `koanf:"max_batch"`
-	ReadConns int `koanf:"read_conns"`
+	MaxBatch int `koanf:"max_batch"`
+	// MaxWait bounds how long a transaction under concurrent load waits for
+	// more writes to join it (SQLite; see docs/performance.md).
+	MaxWait   time.Duration `koanf:"max_wait"`
+	ReadConns int           `koanf:"read_conns"`
 }
 
 // Plugin is one entry of the plugins list.
@@ -85,7 +88,7 @@ func Default() Config {
 		DatabaseURL:  "sqlite:./data/leadhub.db",
 		MaxBodyBytes: 1 << 20,
 		Log:          Log{Format: "auto", Level: "info"},
-		Database:     Database{Synchronous: "normal", MaxBatch: 256, ReadConns: 8},
+		Database:     Database{Synchronous: "normal", MaxBatch: 256, MaxWait: 250 * time.Microsecond, ReadConns: 8},
 		Webhooks: Webhooks{
 			RetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
 			Timeout:       15 * time.Second,

@@ -15,11 +15,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,6 +118,18 @@ func run(o options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// Interrupted: the servers die with this process (Pdeathsig); remove
+	// the work folder, which holds gigabytes at a million leads.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		if !o.keep && o.dir == "" {
+			time.Sleep(500 * time.Millisecond)
+			os.RemoveAll(dir)
+		}
+		os.Exit(130)
+	}()
 	started := time.Now()
 	rep := &report{}
 	seed := uint64(time.Now().UnixNano())

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,8 @@ import (
 // statements, batched transactions, one goroutine, no HTTP, no Bun. They are
 // what SQLite and the driver can do on this machine in this run.
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func sqliteDSN(path, sync string) string {
 	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate"
@@ -30,7 +34,7 @@ func sqliteDSN(path, sync string) string {
 // project, and returns the project id.
 func newSchema(path string) (string, error) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{URL: "sqlite:" + path})
+	s, err := store.Open(ctx, store.Options{URL: "sqlite:" + path, Logger: quiet})
 	if err != nil {
 		return "", err
 	}
@@ -45,18 +49,37 @@ func newSchema(path string) (string, error) {
 const leadCols = "seq, id, project_id, user_ids, fullname, lastname, email, email_lc, email_canon, phone, phone_norm, company, attributes, tags, status, merged_into, requests_count, created_at, updated_at, last_seen_at"
 
 type rawWriter struct {
-	db                                                       *sql.DB
+	db, cp                                                   *sql.DB
+	stop, done                                               chan struct{}
 	pid                                                      string
 	byUser, project, insLead, insUID, updLead, insReq, insEv *sql.Stmt
 }
 
 func openRaw(path, sync, pid string) (*rawWriter, error) {
-	db, err := sql.Open("sqlite", sqliteDSN(path, sync))
+	// As the store does: the writer never checkpoints; a connection beside
+	// it does, every 50 ms.
+	db, err := sql.Open("sqlite", sqliteDSN(path, sync)+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	w := &rawWriter{db: db, pid: pid}
+	cp, err := sql.Open("sqlite", sqliteDSN(path, sync))
+	if err != nil {
+		return nil, err
+	}
+	cp.SetMaxOpenConns(1)
+	w := &rawWriter{db: db, pid: pid, cp: cp, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				cp.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
 	prep := func(dst **sql.Stmt, q string) {
 		if err == nil {
 			*dst, err = db.Prepare(q)
@@ -70,13 +93,18 @@ func openRaw(path, sync, pid string) (*rawWriter, error) {
 	prep(&w.insReq, "INSERT INTO requests (id, project_id, lead_id, user_id, channel, status, first_text, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)")
 	prep(&w.insEv, "INSERT INTO lead_events (id, project_id, lead_id, request_id, type, actor, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
-		db.Close()
+		w.close()
 		return nil, err
 	}
 	return w, nil
 }
 
-func (w *rawWriter) close() { w.db.Close() }
+func (w *rawWriter) close() {
+	close(w.stop)
+	<-w.done
+	w.cp.Close()
+	w.db.Close()
+}
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
@@ -267,7 +295,7 @@ func rawBulk(path string, seed uint64, n int) (float64, error) {
 // process: the store's own ceiling, without HTTP.
 func storeIngest(path string, seed uint64, known, conns int, d time.Duration) (loadResult, error) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{URL: "sqlite:" + path})
+	s, err := store.Open(ctx, store.Options{URL: "sqlite:" + path, Logger: quiet})
 	if err != nil {
 		return loadResult{}, err
 	}

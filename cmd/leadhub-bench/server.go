@@ -63,6 +63,8 @@ func (s *server) start() error {
 	)
 	cmd.Env = append(cmd.Env, s.env...)
 	cmd.Stdout, cmd.Stderr = log, log
+	// The server dies with the bench, whatever ends it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	s.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Close()

@@ -52,6 +52,7 @@ func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetri
 		URL:         cfg.DatabaseURL,
 		Synchronous: cfg.Database.Synchronous,
 		MaxBatch:    cfg.Database.MaxBatch,
+		MaxWait:     cfg.Database.MaxWait,
 		ReadConns:   cfg.Database.ReadConns,
 		Metrics:     m,
 		Logger:      log,

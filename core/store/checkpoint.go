@@ -3,22 +3,44 @@ package store
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"time"
 )
 
 // checkpointer copies the WAL back into the database file from a connection
-// of its own, so that a commit never waits for it. With SQLite's automatic
+// of its own, so that a commit seldom waits for it. With SQLite's automatic
 // checkpoints the commit that crosses the threshold runs the checkpoint
 // itself, fsyncs included: at a million leads, a quarter of the writer's time
 // went there. The writer's automatic checkpoints are off; this runs a PASSIVE
 // checkpoint (which never blocks the writer or readers) shortly after
-// commits, at most every interval.
+// commits, at most every interval; the writer finishes the job itself,
+// between two batches, only when the WAL has grown past walLimit, by which
+// time most of it has been copied already.
 type checkpointer struct {
 	db       *sql.DB
 	kick     chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
 	interval time.Duration
+	// frames is the WAL's length in frames at the last checkpoint.
+	frames atomic.Int64
+}
+
+// walLimit is the WAL length (in 4 KiB frames: 64 MiB) past which the writer
+// checkpoints itself, between two batches. A checkpoint beside a busy writer
+// copies frames but can never finish, since frames keep coming; only a
+// finished one lets the next write start the WAL over. Without this the WAL
+// grew past 13 GB during a bulk load of a million leads.
+const walLimit = 16384
+
+// overdue reports whether the writer should checkpoint now (no transaction
+// open on it), and forgets the length it saw so as not to ask twice.
+func (c *checkpointer) overdue() bool {
+	if c.frames.Load() < walLimit {
+		return false
+	}
+	c.frames.Store(0)
+	return true
 }
 
 func newCheckpointer(dsn string, interval time.Duration) (*checkpointer, error) {
@@ -52,7 +74,10 @@ func (c *checkpointer) loop() {
 		}
 		// Errors (SQLITE_BUSY while another checkpoint runs) only mean
 		// the next round does the work.
-		_, _ = c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		var busy, frames, done int64
+		if err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err == nil {
+			c.frames.Store(frames)
+		}
 		select {
 		case <-time.After(c.interval):
 		case <-c.quit:

@@ -204,7 +204,7 @@ type hot struct {
 	project                   *model
 	leadByUserID, leadByID    string
 	requestByID               string
-	touchLead                 string
+	touchLead, countLead      string
 }
 
 // prepareHot prepares the writer's statements once the schema is migrated:
@@ -216,11 +216,12 @@ func (s *Store) prepareHot(ctx context.Context) error {
 		lead: table((*leadRow)(nil)), request: table((*requestRow)(nil)), event: table((*eventRow)(nil)),
 		uid: table((*userIDRow)(nil)), project: table((*projectRow)(nil)),
 		touchLead: "UPDATE leads SET updated_at = ?, requests_count = ?, last_seen_at = ? WHERE seq = ?",
+		countLead: "UPDATE leads SET requests_count = ?, last_seen_at = ? WHERE seq = ?",
 	}
 	h.leadByUserID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?) AND l.project_id = ?"
 	h.leadByID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = ? AND l.project_id = ?"
 	h.requestByID = "SELECT " + h.request.cols + " FROM requests WHERE project_id = ? AND id = ?"
-	for _, q := range []string{sqlSavepoint, sqlRelease, sqlRollbackTo, h.touchLead, h.leadByUserID, h.leadByID, h.requestByID,
+	for _, q := range []string{sqlSavepoint, sqlRelease, sqlRollbackTo, h.touchLead, h.countLead, h.leadByUserID, h.leadByID, h.requestByID,
 		h.lead.insert, h.request.insert, h.event.insert, h.uid.insert, sqlProjectExists} {
 		if _, err := h.w.get(ctx, q); err != nil {
 			h.w.close()

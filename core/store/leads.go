@@ -290,14 +290,19 @@ func (s *Store) saveLead(ctx context.Context, tx *wtx, row *leadRow, l *core.Lea
 	tagsChanged := !jsonEqual(old.Tags, row.Tags)
 	add(tagsChanged, "tags")
 	// A request on a known lead that brings nothing new moves its counters
-	// only: the most common write of all, prepared.
+	// only: the most common write of all, prepared. updated_at is left
+	// alone when it did not change, which spares its index an entry moved.
 	touch := len(cols) <= 3
 	for _, c := range cols {
 		touch = touch && (c == "updated_at" || c == "requests_count" || c == "last_seen_at")
 	}
 	done := false
 	if touch {
-		ok, err := s.execHot(ctx, tx, s.hot.touchLead, row.UpdatedAt, row.RequestsCount, row.LastSeenAt, row.Seq)
+		q, args := s.hot.touchLead, []any{row.UpdatedAt, row.RequestsCount, row.LastSeenAt, row.Seq}
+		if old.UpdatedAt.Equal(row.UpdatedAt.Time) {
+			q, args = s.hot.countLead, args[1:]
+		}
+		ok, err := s.execHot(ctx, tx, q, args...)
 		if ok && err != nil {
 			return fmt.Errorf("update lead: %w", err)
 		}

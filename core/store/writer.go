@@ -105,6 +105,9 @@ func (b *batcher) loop() {
 		if b.s.hot.w != nil {
 			b.s.hot.w.prepareWanted(context.Background())
 		}
+		if cp := b.s.checkpoints; cp != nil && cp.overdue() {
+			_, _ = b.s.wdb.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
 		batch = append(batch[:0], first)
 	drain:
 		for len(batch) < b.max {
