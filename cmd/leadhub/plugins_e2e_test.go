@@ -26,6 +26,7 @@ import (
 	"github.com/leadhub/leadhub/core/jobs"
 	"github.com/leadhub/leadhub/core/metrics"
 	"github.com/leadhub/leadhub/core/pluginhost"
+	"github.com/leadhub/leadhub/core/store"
 	"github.com/leadhub/leadhub/internal/testdb"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -615,6 +616,92 @@ func TestKilledLeadhubLeavesNoPlugins(t *testing.T) {
 	}
 }
 
+// benchLeads creates n leads (with a company domain each, as emailnorm
+// turns into a company name) and returns the store, the project and the
+// leads' ids. Their jobs wait in the queue, which is not started.
+func benchLeads(b *testing.B, n int, plugins ...config.Plugin) (*benchEnv, []string) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := config.Default()
+	cfg.DatabaseURL = testdb.SQLiteURL(b)
+	cfg.Plugins = plugins
+	m := metrics.New(prometheus.NewRegistry())
+	disp := &dispatcher{dialect: jobs.SQLite}
+	s, err := openStoreWithHook(ctx, cfg, m, disp, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	queue := jobs.New(s.DB(), jobs.SQLite, jobs.Options{ReadDB: s.ReadDB(), Logger: log, PollInterval: 20 * time.Millisecond})
+	disp.queue = queue
+	host, err := startPlugins(ctx, cfg, s, disp, queue, m, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stopPlugins(host, log) })
+	proj, _, err := s.CreateProject(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				email := fmt.Sprintf("person%d@company%d.io", i, i%500)
+				r, err := s.IngestRequest(ctx, proj.ID, core.Ingest{UserID: fmt.Sprint("u", i), Actor: "bench",
+					Lead: core.LeadFields{Email: &email}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ids[i] = r.Lead.ID
+			}
+		}()
+	}
+	wg.Wait()
+	return &benchEnv{s: s, queue: queue, project: proj.ID}, ids
+}
+
+type benchEnv struct {
+	s       *store.Store
+	queue   *jobs.Queue
+	project string
+}
+
+// BenchmarkUpdateLeadCeiling is the store alone applying the patches
+// emailnorm makes (three attributes and a company) from 128 goroutines: the
+// ceiling BenchmarkEnrichEndToEnd works under, measured in the same run.
+func BenchmarkUpdateLeadCeiling(b *testing.B) {
+	if testing.Short() {
+		b.Skip("slow")
+	}
+	env, ids := benchLeads(b, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < 128; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ids); i += 128 {
+				company := fmt.Sprint("Company", i%500)
+				_, err := env.s.UpdateLead(ctx, env.project, ids[i], core.LeadPatch{Fields: core.LeadFields{Company: &company},
+					Attributes: map[string]any{"email_domain": fmt.Sprintf("company%d.io", i%500), "email_free": nil, "email_disposable": nil}}, "plugin:bench")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "leads/s")
+}
+
 // BenchmarkEnrichEndToEnd measures enrichment from job to committed patch:
 // b.N leads are created with their emailnorm jobs queued while the queue is
 // stopped; the timer runs from the queue's start until every job is done
@@ -626,45 +713,8 @@ func BenchmarkEnrichEndToEnd(b *testing.B) {
 		b.Skip("builds plugin binaries")
 	}
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := config.Default()
-	cfg.DatabaseURL = testdb.SQLiteURL(b)
-	cfg.Plugins = []config.Plugin{{Name: "emailnorm", Path: pluginBin(b, "emailnorm")}}
-	m := metrics.New(prometheus.NewRegistry())
-	disp := &dispatcher{dialect: jobs.SQLite}
-	s, err := openStoreWithHook(ctx, cfg, m, disp, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	queue := jobs.New(s.DB(), jobs.SQLite, jobs.Options{ReadDB: s.ReadDB(), Logger: log, PollInterval: 20 * time.Millisecond})
-	disp.queue = queue
-	host, err := startPlugins(ctx, cfg, s, disp, queue, m, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stopPlugins(host, log)
-	proj, _, err := s.CreateProject(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	per := (b.N + 15) / 16
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * per; i < min((w+1)*per, b.N); i++ {
-				email := fmt.Sprintf("person%d@company%d.io", i, i%500)
-				if _, err := s.IngestRequest(ctx, proj.ID, core.Ingest{UserID: fmt.Sprint("u", i), Actor: "bench",
-					Lead: core.LeadFields{Email: &email}}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	env, _ := benchLeads(b, b.N, config.Plugin{Name: "emailnorm", Path: pluginBin(b, "emailnorm")})
+	s, queue := env.s, env.queue
 	kind := pluginhost.JobKind("enricher", "emailnorm")
 
 	b.ResetTimer()
@@ -690,7 +740,7 @@ func BenchmarkEnrichEndToEnd(b *testing.B) {
 	defer cancel()
 	_ = queue.Stop(stop)
 
-	page, err := s.Leads(ctx, proj.ID, core.LeadFilter{Limit: 500})
+	page, err := s.Leads(ctx, env.project, core.LeadFilter{Limit: 500})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,7 +37,7 @@ const (
 	SinkLinger   = 250 * time.Millisecond
 	// callMaxBatch jobs make one batch of enricher or detector calls, run
 	// Concurrency at a time; callLinger lets a burst gather.
-	callMaxBatch = 64
+	callMaxBatch = 128
 	callLinger   = 5 * time.Millisecond
 	// maxCandidates caps the candidates taken from one Detect answer.
 	maxCandidates = 20
@@ -222,11 +222,21 @@ func callResult(j core.Job, err error) core.JobResult {
 	return core.JobResult{Err: err}
 }
 
+// step is what came of one plugin call: a result, or what to write to
+// complete the job.
+type step struct {
+	res   core.JobResult
+	apply func(context.Context) core.JobResult
+}
+
 // perLead runs call for every job of the batch whose event and lead exist,
 // Concurrency at a time. Once a call of the batch times out, the calls not
-// yet made are put off instead of waiting on a plugin that hangs.
+// yet made are put off instead of waiting on a plugin that hangs. The
+// writes the answers call for are made together once every call is done,
+// so that they reach the store as one burst: one group-committed
+// transaction rather than many.
 func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
-	call func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) core.JobResult) []core.JobResult {
+	call func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) step) []core.JobResult {
 	if inst, retry := p.availability(); inst == nil {
 		return unavailable(p, len(batch), retry)
 	}
@@ -239,6 +249,7 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 		return failAll(len(batch), core.JobResult{Err: err})
 	}
 	res := make([]core.JobResult, len(batch))
+	applies := make([]func(context.Context) core.JobResult, len(batch))
 	var wg sync.WaitGroup
 	g := newGate()
 	for i, j := range batch {
@@ -254,11 +265,22 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i] = call(ctx, j, ev, lead, g)
+			st := call(ctx, j, ev, lead, g)
+			res[i], applies[i] = st.res, st.apply
 			if errors.Is(res[i].Err, errSkipped) {
 				res[i].RetryAt = time.Now().Add(h.opts.RestartBackoff)
 			}
 		}()
+	}
+	wg.Wait()
+	for i, apply := range applies {
+		if apply != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = apply(ctx)
+			}()
+		}
 	}
 	wg.Wait()
 	return res
@@ -268,10 +290,10 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 // the plugin, and its patch is applied as lead.updated by the plugin (a
 // patch that changes nothing writes nothing).
 func (h *Host) enrich(ctx context.Context, p *plugin, batch []core.Job) []core.JobResult {
-	return h.perLead(ctx, p, batch, func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) core.JobResult {
+	return h.perLead(ctx, p, batch, func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) step {
 		sev, err := toSDKEvent(ev)
 		if err != nil {
-			return core.JobResult{Err: err, Discard: true}
+			return step{res: core.JobResult{Err: err, Discard: true}}
 		}
 		var patch sdk.Patch
 		err = p.call(ctx, "enrich", []string{ev.ProjectID}, g, func(ctx context.Context, c *sdk.Client) error {
@@ -280,26 +302,28 @@ func (h *Host) enrich(ctx context.Context, p *plugin, batch []core.Job) []core.J
 			return err
 		})
 		if err != nil {
-			return callResult(j, err)
+			return step{res: callResult(j, err)}
 		}
 		lp, changes, err := toLeadPatch(patch, lead)
 		if err != nil {
-			return core.JobResult{Err: p.refuse("enrich", err), Discard: true}
+			return step{res: core.JobResult{Err: p.refuse("enrich", err), Discard: true}}
 		}
 		if !changes {
-			return core.JobResult{}
+			return step{}
 		}
-		_, err = h.opts.Store.UpdateLead(ctx, ev.ProjectID, lead.ID, lp, core.PluginActor(p.spec.Name))
-		switch core.ErrorCode(err) {
-		case "":
-			return core.JobResult{}
-		case core.EINVALID:
-			return core.JobResult{Err: p.refuse("enrich", fmt.Errorf("patch refused: %w", err)), Discard: true}
-		case core.ENOTFOUND, core.ECONFLICT:
-			return core.JobResult{} // deleted for good or merged away meanwhile
-		default:
-			return core.JobResult{Err: fmt.Errorf("apply patch of %s: %w", p.spec.Name, err)}
-		}
+		return step{apply: func(ctx context.Context) core.JobResult {
+			_, err := h.opts.Store.UpdateLead(ctx, ev.ProjectID, lead.ID, lp, core.PluginActor(p.spec.Name))
+			switch core.ErrorCode(err) {
+			case "":
+				return core.JobResult{}
+			case core.EINVALID:
+				return core.JobResult{Err: p.refuse("enrich", fmt.Errorf("patch refused: %w", err)), Discard: true}
+			case core.ENOTFOUND, core.ECONFLICT:
+				return core.JobResult{} // deleted for good or merged away meanwhile
+			default:
+				return core.JobResult{Err: fmt.Errorf("apply patch of %s: %w", p.spec.Name, err)}
+			}
+		}}
 	})
 }
 
@@ -310,10 +334,10 @@ func (h *Host) detect(ctx context.Context, p *plugin, batch []core.Job) []core.J
 	if h.opts.Duplicates == nil {
 		return failAll(len(batch), core.JobResult{Err: errors.New("no duplicate service"), RetryAt: time.Now().Add(h.opts.DisabledRetry)})
 	}
-	return h.perLead(ctx, p, batch, func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) core.JobResult {
+	return h.perLead(ctx, p, batch, func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) step {
 		sev, err := toSDKEvent(ev)
 		if err != nil {
-			return core.JobResult{Err: err, Discard: true}
+			return step{res: core.JobResult{Err: err, Discard: true}}
 		}
 		var cands []sdk.Candidate
 		err = p.call(ctx, "detect", []string{ev.ProjectID}, g, func(ctx context.Context, c *sdk.Client) error {
@@ -322,26 +346,34 @@ func (h *Host) detect(ctx context.Context, p *plugin, batch []core.Job) []core.J
 			return err
 		})
 		if err != nil {
-			return callResult(j, err)
+			return step{res: callResult(j, err)}
+		}
+		if len(cands) == 0 {
+			return step{}
 		}
 		if len(cands) > maxCandidates {
 			_ = p.refuse("detect", fmt.Errorf("%d candidates; the first %d are kept", len(cands), maxCandidates))
 			cands = cands[:maxCandidates]
 		}
-		for _, c := range cands {
-			_, _, err := h.opts.Duplicates.SuggestDuplicate(ctx, ev.ProjectID, core.Suggestion{
-				LeadID: lead.ID, CandidateID: c.LeadID, Score: c.Score, Reason: c.Reason, Detector: p.spec.Name,
-			})
-			switch core.ErrorCode(err) {
-			case "":
-			case core.EINVALID, core.ENOTFOUND:
-				_ = p.refuse("detect", fmt.Errorf("candidate %q refused: %w", c.LeadID, err))
-			default:
-				return core.JobResult{Err: fmt.Errorf("record suggestion of %s: %w", p.spec.Name, err)}
-			}
-		}
-		return core.JobResult{}
+		return step{apply: func(ctx context.Context) core.JobResult { return h.suggest(ctx, p, ev, lead, cands) }}
 	})
+}
+
+// suggest records a detector's candidates for lead.
+func (h *Host) suggest(ctx context.Context, p *plugin, ev *core.Event, lead *core.Lead, cands []sdk.Candidate) core.JobResult {
+	for _, c := range cands {
+		_, _, err := h.opts.Duplicates.SuggestDuplicate(ctx, ev.ProjectID, core.Suggestion{
+			LeadID: lead.ID, CandidateID: c.LeadID, Score: c.Score, Reason: c.Reason, Detector: p.spec.Name,
+		})
+		switch core.ErrorCode(err) {
+		case "":
+		case core.EINVALID, core.ENOTFOUND:
+			_ = p.refuse("detect", fmt.Errorf("candidate %q refused: %w", c.LeadID, err))
+		default:
+			return core.JobResult{Err: fmt.Errorf("record suggestion of %s: %w", p.spec.Name, err)}
+		}
+	}
+	return core.JobResult{}
 }
 
 // deliver works a batch of sink jobs (one plugin's, up to SinkMaxBatch): the
