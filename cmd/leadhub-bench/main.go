@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -100,6 +101,9 @@ func say(format string, args ...any) {
 }
 
 func run(o options) error {
+	if o.leads < 4000 || o.runs < 1 || o.conns < 1 {
+		return fmt.Errorf("want -leads of at least 4000, -runs and -conns of at least 1")
+	}
 	if _, err := os.Stat(o.bin); err != nil {
 		return fmt.Errorf("%s: %w (run `make bench`, which builds it)", o.bin, err)
 	}
@@ -204,7 +208,7 @@ func run(o options) error {
 	ingestRuns := func(s *server, key string, label string) ([]loadResult, error) {
 		path := "/v1/projects/" + key[:strings.IndexByte(key, '|')] + "/requests"
 		k := key[strings.IndexByte(key, '|')+1:]
-		if err := bulk(s, key, seed, 0, o.known, 1, nil); err != nil {
+		if _, err := bulk(s, key, seed, 0, o.known, 1, nil, 0); err != nil {
 			return nil, err
 		}
 		st := newStream(seed, o.known)
@@ -283,21 +287,28 @@ func run(o options) error {
 	say("bulk load: %d leads through POST /leads/batch (1000 a call, %d connections)", o.leads, o.bulkConns)
 	bulkSeed := seed ^ 0xb01c
 	var sample []string
+	// The raw baseline loads the first quarter only (at most 250,000), to
+	// keep the run short; the server's rate over those same first leads
+	// is what it is compared with.
+	first := min(o.leads, max(o.leads/4, min(o.leads, 1000)), 250_000)
+	first -= first % 1000
 	t0 := time.Now()
-	if err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample); err != nil {
+	firstTook, err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample, first/1000)
+	if err != nil {
 		return err
 	}
 	bulkRate := float64(o.leads) / time.Since(t0).Seconds()
-	say("  %.0f leads/s", bulkRate)
-	say("raw SQLite bulk insert of %d leads (same rows, transactions of 1000, no HTTP)", o.leads)
-	rawBulkRate, err := rawBulk(filepath.Join(dir, "raw-bulk.db"), bulkSeed, o.leads)
+	firstRate := float64(first) / firstTook.Seconds()
+	say("  %.0f leads/s (first %d: %.0f/s)", bulkRate, first, firstRate)
+	say("raw SQLite bulk insert of the first %d leads (same rows, transactions of 1000, no HTTP)", first)
+	rawBulkRate, err := rawBulk(filepath.Join(dir, "raw-bulk.db"), bulkSeed, first)
 	if err != nil {
 		return fmt.Errorf("raw bulk: %w", err)
 	}
 	os.Remove(filepath.Join(dir, "raw-bulk.db"))
 	say("  %.0f leads/s", rawBulkRate)
-	rep.add(row{fmt.Sprintf("bulk load of %s leads (`POST /leads/batch`)", thousands(o.leads)), fmt.Sprintf("%.0f leads/s", bulkRate),
-		fmt.Sprintf("raw SQLite, same rows: %.0f/s", rawBulkRate), fmt.Sprintf("%.0f%%", 100*bulkRate/rawBulkRate), "≥ 20,000/s", verdict(bulkRate >= 20000)})
+	rep.add(row{fmt.Sprintf("bulk load of %s leads (`POST /leads/batch`, 1000 a call)", thousands(o.leads)), fmt.Sprintf("%.0f leads/s", bulkRate),
+		fmt.Sprintf("first %s: %.0f/s; raw SQLite, same rows: %.0f/s", thousands(first), firstRate, rawBulkRate), fmt.Sprintf("%.0f%%", 100*firstRate/rawBulkRate), "≥ 20,000/s", verdict(bulkRate >= 20000)})
 
 	// 5. Lookups on the loaded database.
 	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
@@ -431,7 +442,7 @@ func newProject(s *server) (string, error) {
 
 // bulk creates persons [from, to) through POST /leads/batch, 1000 a call, and
 // keeps every 97th lead id in sample when it is not nil.
-func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]string) error {
+func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]string, mark int) (time.Duration, error) {
 	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
 	calls := (to - from + 999) / 1000
 	bodies := make(chan []byte, conns*2)
@@ -456,11 +467,17 @@ func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]str
 	}
 	var ids []string
 	var mu sync.Mutex
+	var done atomic.Int64
+	var markTook atomic.Int64
+	start := time.Now()
 	r := load(s.addr, k, conns, time.Hour, calls, func(int) call {
 		return call{method: "POST", path: "/v1/projects/" + pid + "/leads/batch", body: <-bodies}
 	}, func(status int, body []byte) bool {
 		if status != 200 {
 			return false
+		}
+		if int(done.Add(1)) == mark {
+			markTook.Store(int64(time.Since(start)))
 		}
 		if sample == nil {
 			return bytes.Contains(body, []byte(`"failed":0}`))
@@ -477,12 +494,12 @@ func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]str
 		return true
 	})
 	if r.failed > 0 {
-		return fmt.Errorf("bulk load: %d calls failed: %s", r.failed, r.firstErr)
+		return 0, fmt.Errorf("bulk load: %d calls failed: %s", r.failed, r.firstErr)
 	}
 	if sample != nil {
 		*sample = ids
 	}
-	return nil
+	return time.Duration(markTook.Load()), nil
 }
 
 // batchSizes reads the group-commit histogram from /metrics: the sum of
