@@ -794,9 +794,6 @@ func TestInboundChannelsOverHTTP(t *testing.T) {
 			t.Fatalf("tiledesk %s: %d %s", f, r.Status, r.Raw)
 		}
 	}
-	if len(cwBodies) != len(chatwootOrder) || len(tdBodies) != len(tiledeskOrder) {
-		t.Fatalf("fixtures changed: %d chatwoot, %d tiledesk", len(cwBodies), len(tdBodies))
-	}
 	// A replay is a duplicate.
 	if r := postInbound(t, s, td["id"].(string), tdHeaders["request.create.1.json"], tdBodies["request.create.1.json"]); r.Status != 200 || r.Body["duplicate"] != true {
 		t.Fatalf("replay: %d %s", r.Status, r.Raw)
