@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leadhub/leadhub/core"
 )
@@ -126,5 +127,45 @@ func TestAddUserID(t *testing.T) {
 	evs, _ := s.LeadEvents(ctx, pid, r1.Lead.ID, 10, "")
 	if evs.Items[len(evs.Items)-2].Type != core.EventLeadUpdated && evs.Items[0].Type != core.EventRequestCreated {
 		t.Fatalf("events %+v", evs.Items)
+	}
+}
+
+// Old delivery ids and delivery log rows are pruned, oldest first; newer
+// ones stay.
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	s, _, clock := openHooked(t)
+	pid := newProject(t, s)
+	ch, _ := s.CreateChannel(ctx, pid, core.ChannelInput{Kind: core.ChannelGeneric, Name: "g"})
+	w := mustWebhook(t, s, pid, "*")
+	record := func(id string) {
+		if _, err := s.ApplyInbound(ctx, ch.ID, id, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordDeliveries(ctx, []core.DeliveryResult{{Delivery: core.Delivery{WebhookID: w.ID, EventID: id,
+			EventType: "lead.created", Attempt: 1, Status: core.DeliverySucceeded, ResponseStatus: 204}}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("old-1")
+	record("old-2")
+	clock.add(10 * 24 * time.Hour)
+	record("new-1")
+	cut := clock.now().Add(-time.Hour)
+	if n, err := s.PruneInbound(ctx, cut); err != nil || n != 2 {
+		t.Fatalf("pruned %d inbound ids: %v", n, err)
+	}
+	if n, err := s.PruneDeliveries(ctx, cut); err != nil || n != 2 {
+		t.Fatalf("pruned %d deliveries: %v", n, err)
+	}
+	if dup, _ := s.ApplyInbound(ctx, ch.ID, "new-1", func(context.Context) error { return nil }); !dup {
+		t.Error("a recent delivery id was forgotten")
+	}
+	if dup, _ := s.ApplyInbound(ctx, ch.ID, "old-1", func(context.Context) error { return nil }); dup {
+		t.Error("an old delivery id was kept")
+	}
+	page, _ := s.Deliveries(ctx, pid, w.ID, 10, "")
+	if len(page.Items) != 1 || page.Items[0].EventID != "new-1" {
+		t.Fatalf("log %+v", page.Items)
 	}
 }
