@@ -84,20 +84,20 @@ func (h *Host) JobKinds() []Job {
 }
 
 func (h *Host) jobKind(p *plugin, k sdk.Kind) Job {
-	j := Job{Name: JobKind(k, p.spec.Name), Plugin: p.spec.Name}
-	calls := (callMaxBatch + h.opts.Concurrency - 1) / h.opts.Concurrency
+	// A batch gets the time of a few rounds of calls: a plugin slower than
+	// that has the rest of its batch cancelled and tried again, and the
+	// lease on a batch (which outlasts this) stays short, so that the jobs of
+	// a Leadhub that died are soon taken over.
+	j := Job{Name: JobKind(k, p.spec.Name), Plugin: p.spec.Name, Timeout: 4*p.spec.Timeout + 30*time.Second}
 	switch k {
 	case sdk.KindEventSink:
 		j.MaxBatch, j.Linger, j.Workers, j.GroupByTarget = SinkMaxBatch, SinkLinger, 1, true
-		j.Timeout = 4*p.spec.Timeout + 30*time.Second
 		j.Handler = func(ctx context.Context, batch []core.Job) []core.JobResult { return h.deliver(ctx, p, batch) }
 	case sdk.KindEnricher:
 		j.MaxBatch, j.Linger, j.Workers = callMaxBatch, callLinger, 2
-		j.Timeout = time.Duration(calls)*p.spec.Timeout + 30*time.Second
 		j.Handler = func(ctx context.Context, batch []core.Job) []core.JobResult { return h.enrich(ctx, p, batch) }
 	case sdk.KindDuplicateDetector:
 		j.MaxBatch, j.Linger, j.Workers = callMaxBatch, callLinger, 2
-		j.Timeout = time.Duration(calls)*p.spec.Timeout + 30*time.Second
 		j.Handler = func(ctx context.Context, batch []core.Job) []core.JobResult { return h.detect(ctx, p, batch) }
 	}
 	return j
