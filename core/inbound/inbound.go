@@ -243,12 +243,19 @@ func (s *Service) apply(ctx context.Context, ch *core.Channel, p *Plan) error {
 		}
 	}
 	if r := p.Request; r != nil {
-		_, err := s.store.IngestRequest(ctx, pid, core.Ingest{ID: r.ID, UserID: r.UserID, Channel: r.Channel, FirstText: r.FirstText,
-			Attributes: r.Attributes, Lead: r.Lead, LeadAttributes: r.LeadAttributes, Actor: actor})
-		// ECONFLICT: the request exists under another user id (the sender
-		// merged two contacts); it stays where it is.
-		if err != nil && core.ErrorCode(err) != core.ECONFLICT {
-			return err
+		// A request that exists is left as it is (ingest would change
+		// nothing): most deliveries are about a conversation already known.
+		var existing *core.Request
+		var err error
+		if r.ID != "" {
+			if existing, err = s.store.InboundRequest(ctx, pid, r.ID); err != nil {
+				return err
+			}
+		}
+		if existing == nil {
+			if err := s.ingest(ctx, pid, actor, r); err != nil {
+				return err
+			}
 		}
 	}
 	if m := p.Message; m != nil {
@@ -272,6 +279,18 @@ func (s *Service) apply(ctx context.Context, ch *core.Channel, p *Plan) error {
 		if err := missing(err, st.Optional, st.RequestID); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ingest creates a request as POST /requests does. ECONFLICT (the request
+// exists under another user id: the sender merged two contacts) leaves it
+// where it is.
+func (s *Service) ingest(ctx context.Context, pid, actor string, r *RequestOp) error {
+	_, err := s.store.IngestRequest(ctx, pid, core.Ingest{ID: r.ID, UserID: r.UserID, Channel: r.Channel, FirstText: r.FirstText,
+		Attributes: r.Attributes, Lead: r.Lead, LeadAttributes: r.LeadAttributes, Actor: actor})
+	if err != nil && core.ErrorCode(err) != core.ECONFLICT {
+		return err
 	}
 	return nil
 }

@@ -577,6 +577,10 @@ func TestGeneric(t *testing.T) {
 	if l := e.lead("visitor-2"); l == nil || l.Fullname != "New Person" {
 		t.Fatalf("created by lead.updated: %+v", l)
 	}
+	ok(`{"type": "request.created", "data": {"user_id": "visitor-3", "first_text": "no id: one is made"}}`)
+	if l := e.lead("visitor-3"); l == nil || l.RequestsCount != 1 {
+		t.Fatalf("request without an id: %+v", l)
+	}
 	before := e.state()
 	// A replay (same webhook-id) is a duplicate.
 	body := []byte(`{"type": "message.created", "data": {"request_id": "g-1", "text": "again"}}`)

@@ -198,14 +198,27 @@ func (s *Store) InboundChannel(ctx context.Context, id string) (*core.Channel, e
 	if id == "" || len(id) > 64 {
 		return nil, core.NotFound("channel")
 	}
-	row, err := s.channelRow(ctx, s.rdb, "", id)
+	row := new(channelRow)
+	ok, err := s.scanOne(ctx, s.rdb, sqlInboundChannel, row, id)
+	if !ok { // PostgreSQL
+		if row, err = s.channelRow(ctx, s.rdb, "", id); err != nil {
+			return nil, err
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, core.NotFound("channel")
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("select channel: %w", err)
 	}
 	c := row.domain()
 	c.Secret = row.Secret
 	return &c, nil
 }
+
+// sqlInboundChannel looks a channel up on every inbound delivery: prepared
+// on SQLite.
+const sqlInboundChannel = "SELECT seq, id, project_id, kind, name, secret, allow_unsigned, created_at FROM channels WHERE id = ?"
 
 // ApplyInbound records a channel's delivery id and runs fn, in one
 // transaction: fn's service calls made with the context it is given join it
@@ -254,7 +267,7 @@ func (s *Store) recordDelivery(ctx context.Context, tx *wtx, channelID, delivery
 // what it wrote; otherwise the read pool.
 func (s *Store) reader(ctx context.Context) bun.IDB {
 	if tx := txFrom(ctx); tx != nil {
-		return tx.Tx
+		return tx // the *wtx, so that the store's prepared statements serve it
 	}
 	return s.rdb
 }
