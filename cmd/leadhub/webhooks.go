@@ -65,10 +65,10 @@ func newWebhookHub(cfg config.Config, s *store.Store, disp *dispatcher, queue *j
 	})
 	disp.fanouts = append(disp.fanouts, s.WebhookFanout())
 	jobKind{name: core.JobWebhookDeliver, handler: worker.Deliver, maxBatch: deliverBatch, workers: deliverWorkers,
-		timeout: worker.Timeout(deliverBatch), retry: worker.RetryDelay, maxAttempts: worker.MaxAttempts(),
+		timeout: worker.Timeout(deliverBatch, deliverWorkers), retry: worker.RetryDelay, maxAttempts: worker.MaxAttempts(),
 		groupByTarget: true}.register(queue)
 	jobKind{name: core.JobWebhookResend, handler: worker.Deliver, maxBatch: resendBatch, workers: 2,
-		timeout: worker.Timeout(resendBatch), retry: worker.RetryDelay, maxAttempts: 1}.register(queue)
+		timeout: worker.Timeout(resendBatch, 2), retry: worker.RetryDelay, maxAttempts: 1}.register(queue)
 	h := &webhookHub{
 		service: webhooks.NewService(s, guard),
 		inbound: inbound.New(s, inbound.Options{Logger: log, Observer: m}),

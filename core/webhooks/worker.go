@@ -71,6 +71,11 @@ type WorkerOptions struct {
 	DisableAfter time.Duration
 	// Concurrency bounds the requests of one batch in flight (default 64).
 	Concurrency int
+	// PerEndpoint bounds the requests in flight to one endpoint, across
+	// batches (default MaxConnsPerHost). An attempt's timeout starts once it
+	// has its place, so waiting behind a slow endpoint's other requests does
+	// not count against it.
+	PerEndpoint int
 	Clock       func() time.Time
 	Logger      *slog.Logger
 	Observer    Observer
@@ -84,6 +89,22 @@ type Worker struct {
 	opts  WorkerOptions
 	log   *slog.Logger
 	obs   Observer
+
+	mu    sync.Mutex
+	slots map[string]chan struct{} // per endpoint, PerEndpoint places
+}
+
+// slot is the semaphore of an endpoint. Endpoints are few; their semaphores
+// are kept for the life of the worker.
+func (w *Worker) slot(id string) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.slots[id]
+	if c == nil {
+		c = make(chan struct{}, w.opts.PerEndpoint)
+		w.slots[id] = c
+	}
+	return c
 }
 
 // Bounds on what is read of an answer.
@@ -104,6 +125,9 @@ func NewWorker(store Store, opts WorkerOptions) *Worker {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 64
 	}
+	if opts.PerEndpoint <= 0 {
+		opts.PerEndpoint = MaxConnsPerHost
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -116,7 +140,8 @@ func NewWorker(store Store, opts WorkerOptions) *Worker {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "Leadhub-Webhooks/1"
 	}
-	return &Worker{store: store, opts: opts, log: opts.Logger.With("component", "webhooks"), obs: opts.Observer}
+	return &Worker{store: store, opts: opts, log: opts.Logger.With("component", "webhooks"), obs: opts.Observer,
+		slots: map[string]chan struct{}{}}
 }
 
 // MaxAttempts is how many times an event is sent to an endpoint at most.
@@ -131,11 +156,13 @@ func (w *Worker) RetryDelay(attempt int) time.Duration {
 	return w.opts.Schedule[min(max(attempt, 1), len(w.opts.Schedule))-1]
 }
 
-// Timeout is the longest one batch can take: every attempt runs in
-// parallel, bounded by the concurrency.
-func (w *Worker) Timeout(maxBatch int) time.Duration {
-	rounds := (maxBatch + w.opts.Concurrency - 1) / w.opts.Concurrency
-	return time.Duration(max(rounds, 1))*w.opts.Timeout + 30*time.Second
+// Timeout is the longest one batch can take when batches (at most workers
+// of them at once) all go to one slow endpoint: they share its PerEndpoint
+// places, each attempt taking up to the per-attempt timeout.
+func (w *Worker) Timeout(maxBatch, workers int) time.Duration {
+	inFlight := max(min(w.opts.Concurrency, w.opts.PerEndpoint), 1)
+	rounds := (max(maxBatch, 1)*max(workers, 1) + inFlight - 1) / inFlight
+	return time.Duration(rounds)*w.opts.Timeout + 30*time.Second
 }
 
 // Envelope is the body of a delivery: the event as the API names it, with
@@ -281,6 +308,14 @@ func (w *Worker) Deliver(ctx context.Context, batch []core.Job) []core.JobResult
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			place := w.slot(s.target.ID)
+			select {
+			case place <- struct{}{}:
+			case <-ctx.Done():
+				s.res = attempt{err: errors.New("not sent: the endpoint's other requests took the batch's time")}
+				return
+			}
+			defer func() { <-place }()
 			s.res = w.post(ctx, s.target.URL, s.ev.ID, s.body, keys[s.target.ID])
 		}()
 	}
