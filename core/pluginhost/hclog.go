@@ -50,6 +50,9 @@ func (l *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 	all := append(append([]any{}, l.implied...), args...)
 	for i := 0; i < len(all); i += 2 {
 		key := fmt.Sprint(all[i])
+		if key == "plugin" {
+			key = "plugin_path" // go-plugin's name for the executable; ours is the plugin's name
+		}
 		if i+1 >= len(all) {
 			r.AddAttrs(slog.Any("EXTRA_VALUE", all[i]))
 			break
