@@ -451,6 +451,46 @@ func TestReenabledPluginCatchesUp(t *testing.T) {
 		}
 		return ""
 	})
+
+	// Now break it for good: killed, then unable to start, it is disabled
+	// after 3 crashes. Events keep coming; their jobs wait (for 10 minutes
+	// at a time) rather than fail.
+	if err := os.WriteFile(bin+".broken", []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".broken", bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(s.srv.plugins.PID("sink"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		if st := s.plugins()["sink"]["state"]; st != core.PluginDisabled {
+			return fmt.Sprint("state ", st)
+		}
+		return ""
+	})
+	for i := 0; i < 5; i++ {
+		s.ingest(p, fmt.Sprint("while-disabled-", i), map[string]any{"fullname": "Waiting"})
+	}
+	time.Sleep(time.Second) // the jobs are tried once and put off
+	if m := missingFromSink(t, s, p, sink); len(m) == 0 {
+		t.Fatal("a disabled sink received events")
+	}
+	// Fixed and re-enabled, it gets what waited at once, not in 10 minutes.
+	if err := os.WriteFile(bin+".fixed", raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".fixed", bin); err != nil {
+		t.Fatal(err)
+	}
+	s.must(200, "POST", "/v1/plugins/sink/enable", testAdminKey, nil)
+	eventually(t, 15*time.Second, func() string {
+		if m := missingFromSink(t, s, p, sink); len(m) > 0 {
+			return fmt.Sprintf("sink lacks %d events", len(m))
+		}
+		return ""
+	})
 }
 
 // The plugin of docs/plugins.md compiles, passes the test shown beside it,
