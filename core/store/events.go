@@ -40,11 +40,19 @@ func (s *Store) emit(ctx context.Context, tx *wtx, evs ...core.Event) error {
 		rows[i] = eventRow{ID: e.ID, ProjectID: e.ProjectID, LeadID: e.LeadID, RequestID: e.RequestID, Type: e.Type,
 			Actor: e.Actor, Changes: e.Changes, Data: string(e.Data), CreatedAt: tm(e.CreatedAt)}
 	}
-	if err := s.insertEvents(ctx, tx, rows); err != nil {
+	if tx.holding {
+		if err := tx.execHeld(ctx, tx.NewInsert().Model(&rows)); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	} else if err := s.insertEvents(ctx, tx, rows); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	if s.hook == nil {
 		return nil
+	}
+	// The hook and its fan-outs may read this transaction's writes.
+	if err := tx.flushHeld(ctx); err != nil {
+		return err
 	}
 	if h, ok := s.hook.(kindsHook); ok {
 		kinds, err := h.OnEventsKinds(ctx, tx.Tx.Tx, evs)

@@ -216,7 +216,11 @@ func (s *Store) insertLead(ctx context.Context, tx *wtx, l *core.Lead) error {
 	row := &leadRow{ID: l.ID, ProjectID: l.ProjectID, CreatedAt: tm(l.CreatedAt)}
 	row.setFrom(l)
 	if ok, err := s.insertHot(ctx, tx, s.hot.lead, row); !ok {
-		_, err = tx.NewInsert().Model(row).Returning("seq").Exec(ctx)
+		if tx.holding && len(l.Tags) == 0 {
+			err = tx.execHeld(ctx, tx.NewInsert().Model(row)) // seq only serves the tags
+		} else {
+			_, err = tx.NewInsert().Model(row).Returning("seq").Exec(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("insert lead: %w", err)
 		}
@@ -236,7 +240,7 @@ func (s *Store) insertLead(ctx context.Context, tx *wtx, l *core.Lead) error {
 		}
 	}
 	if len(ids) > 0 {
-		if _, err := tx.NewInsert().Model(&ids).Exec(ctx); err != nil {
+		if err := tx.execHeld(ctx, tx.NewInsert().Model(&ids)); err != nil {
 			return fmt.Errorf("insert user ids: %w", err)
 		}
 	}
@@ -309,7 +313,7 @@ func (s *Store) saveLead(ctx context.Context, tx *wtx, row *leadRow, l *core.Lea
 		done = ok
 	}
 	if !done {
-		if _, err := tx.NewUpdate().Model(row).Column(cols...).WherePK().Exec(ctx); err != nil {
+		if err := tx.execHeld(ctx, tx.NewUpdate().Model(row).Column(cols...).WherePK()); err != nil {
 			return fmt.Errorf("update lead: %w", err)
 		}
 	}

@@ -77,6 +77,10 @@ func (s *Store) IngestRequest(ctx context.Context, projectID string, in core.Ing
 			if err := s.projectExists(ctx, tx, projectID); err != nil {
 				return err
 			}
+		}
+		// Everything read: the writes below may travel together.
+		s.holdWrites(tx)
+		if row == nil {
 			l = core.Lead{ID: s.newID(), ProjectID: projectID, UserIDs: []string{in.UserID}, Status: core.LeadActive,
 				Tags: []string{}, CreatedAt: now, UpdatedAt: now, LastSeenAt: now, RequestsCount: 1}
 			core.ApplyFields(&l, in.Lead, true, core.Changes{})
@@ -112,7 +116,7 @@ func (s *Store) IngestRequest(ctx context.Context, projectID string, in core.Ing
 			Status: core.RequestOpen, FirstText: in.FirstText, Attributes: core.MergeAttributes(nil, in.Attributes, nil),
 			CreatedAt: tm(now), UpdatedAt: tm(now)}
 		if ok, err := s.insertHot(ctx, tx, s.hot.request, req); !ok {
-			if _, err := tx.NewInsert().Model(req).Returning("seq").Exec(ctx); err != nil {
+			if err := tx.execHeld(ctx, tx.NewInsert().Model(req)); err != nil {
 				return fmt.Errorf("insert request: %w", err)
 			}
 		} else if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,10 +16,53 @@ import (
 type wtx struct {
 	bun.Tx
 	after []func()
+	// holding and held: writes held back to be sent together (PostgreSQL).
+	holding bool
+	held    []string
 }
 
 // onCommit runs f after the transaction carrying this operation commits.
 func (t *wtx) onCommit(f func()) { t.after = append(t.after, f) }
+
+// holdWrites makes execHeld hold statements back on PostgreSQL, where every
+// statement is a round trip to the server and the round trips, not the
+// statements, are most of the cost on both sides. An operation calls it once
+// it has read what it needs: from then on it must not read what it writes
+// through execHeld before flushHeld (the store flushes before the event hook
+// runs and before the commit). On SQLite, in process, it does nothing.
+func (s *Store) holdWrites(tx *wtx) { tx.holding = s.dialect == Postgres }
+
+// execQuery is a Bun query that execHeld can send now or later.
+type execQuery interface {
+	Exec(ctx context.Context, dest ...any) (sql.Result, error)
+	String() string
+}
+
+// execHeld runs q, or holds it back (see holdWrites). Held statements get no
+// RETURNING: their results are not read.
+func (t *wtx) execHeld(ctx context.Context, q execQuery) error {
+	if t.holding {
+		t.held = append(t.held, q.String())
+		return nil
+	}
+	_, err := q.Exec(ctx)
+	return err
+}
+
+// flushHeld sends the held statements in one round trip (Bun inlines values,
+// so the batch has no parameters and goes as one simple-protocol query). An
+// error in any of them fails the whole transaction, as it would have alone.
+func (t *wtx) flushHeld(ctx context.Context) error {
+	if len(t.held) == 0 {
+		return nil
+	}
+	q := strings.Join(t.held, ";\n")
+	t.held = t.held[:0]
+	if _, err := t.Tx.Tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
 
 type txFunc func(ctx context.Context, tx *wtx) error
 
@@ -244,7 +288,10 @@ func (d *directWriter) do(ctx context.Context, fn txFunc) error {
 		var t wtx
 		err = d.s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			t = wtx{Tx: tx}
-			return fn(ctx, &t)
+			if err := fn(ctx, &t); err != nil {
+				return err
+			}
+			return t.flushHeld(ctx)
 		})
 		d.s.metrics.TxDone(1, time.Since(start), err)
 		if err == nil {
