@@ -453,24 +453,24 @@ func (s *Store) leadForWrite(ctx context.Context, tx *wtx, projectID, userID str
 		return s.leadByUserID(ctx, tx, projectID, userID)
 	}
 	for range 5 {
-		var holder []string
-		if err := tx.NewSelect().Model((*userIDRow)(nil)).Column("lead_id").
-			Where("project_id = ? AND user_id = ?", projectID, userID).Scan(ctx, &holder); err != nil {
-			return nil, fmt.Errorf("select user id: %w", err)
-		}
-		if len(holder) == 0 {
+		// Find and lock the holder in one statement (each is a round trip):
+		// the sub-select reads the statement's snapshot, so the check below
+		// still runs once the lock is held.
+		// Both statements run on every ingest: prepared (pgTxScan).
+		row := new(leadRow)
+		err := s.pgTxScan(ctx, tx, row, s.lockLeadSQL, projectID, userID, projectID)
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
-		row := new(leadRow)
-		if err := tx.NewSelect().Model(row).Where("l.project_id = ? AND l.id = ?", projectID, holder[0]).For("UPDATE").Scan(ctx); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("lock lead: %w", err)
 		}
-		var owner []string
-		if err := tx.NewSelect().Model((*userIDRow)(nil)).Column("lead_id").
-			Where("project_id = ? AND user_id = ?", projectID, userID).Scan(ctx, &owner); err != nil {
+		var owner string
+		err = tx.Tx.Tx.QueryRowContext(ctx, pgSQL("SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?"), projectID, userID).Scan(&owner)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("select user id: %w", err)
 		}
-		if len(owner) == 1 && owner[0] == row.ID {
+		if owner == row.ID {
 			return row, nil
 		}
 	}

@@ -11,12 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -63,6 +62,8 @@ type Store struct {
 	rdb     *bun.DB // readers; never wait behind the writer
 	writer  writer
 	hot     *hot // prepared statements (SQLite)
+	// lockLeadSQL finds and locks the lead of a user id (PostgreSQL).
+	lockLeadSQL string
 	// checkpoints copies the WAL into the database file (SQLite).
 	checkpoints *checkpointer
 	clock       func() time.Time
@@ -184,18 +185,10 @@ func (s *Store) openSQLite(path string, opts Options) error {
 }
 
 func (s *Store) openPostgres(url string, opts Options) error {
-	cfg, err := pgx.ParseConfig(url)
+	db, err := openPostgresDB(url)
 	if err != nil {
-		return fmt.Errorf("postgres url: %w", err)
+		return err
 	}
-	// Bun writes values into the SQL text, so nearly every statement is new:
-	// pgx's default mode would prepare each one (an extra round trip) and fill
-	// its statement cache with them. The exec mode sends each statement in one
-	// round trip. A URL that sets default_query_exec_mode keeps its choice.
-	if !strings.Contains(url, "default_query_exec_mode=") {
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	}
-	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	if err := db.Ping(); err != nil {
@@ -205,6 +198,9 @@ func (s *Store) openPostgres(url string, opts Options) error {
 	s.dialect = Postgres
 	s.wdb = bun.NewDB(db, pgdialect.New())
 	s.rdb = s.wdb
+	s.lockLeadSQL = "SELECT " + newModel(s.wdb.Table(reflect.TypeFor[leadRow]())).cols +
+		" FROM leads AS l WHERE l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?)" +
+		" AND l.project_id = ? FOR UPDATE"
 	s.writer = &directWriter{s: s}
 	return nil
 }
