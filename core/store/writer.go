@@ -347,11 +347,24 @@ func txFrom(ctx context.Context) *wtx {
 // nested runs fn inside tx within a savepoint, so that its failure undoes its
 // writes (and drops its after-commit work) but not the caller's.
 func (s *Store) nested(ctx context.Context, tx *wtx, fn txFunc) error {
+	// Writes held back (holdWrites) belong to the operation that held them:
+	// the caller's go out before the savepoint, fn's inside it, and fn's
+	// holding ends with fn.
+	if err := tx.flushHeld(ctx); err != nil {
+		return err
+	}
 	if err := s.execSQL(ctx, tx, sqlNestedSavepoint); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	after := len(tx.after)
-	if err := fn(ctx, tx); err != nil {
+	holding := tx.holding
+	tx.holding = false
+	err := fn(ctx, tx)
+	if err == nil {
+		err = tx.flushHeld(ctx)
+	}
+	tx.holding, tx.held = holding, tx.held[:0]
+	if err != nil {
 		tx.after = tx.after[:after]
 		if rerr := s.execSQL(ctx, tx, sqlNestedRollback); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
