@@ -218,6 +218,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (core.Principal
 // starts return "".
 func (s *Store) EnsureAdminKey(ctx context.Context, configured string) (generated string, err error) {
 	err = s.write(ctx, func(ctx context.Context, tx *wtx) error {
+		// On PostgreSQL a replica that loses the race to store the first
+		// key runs this again: it must then report none.
+		generated = ""
 		var existing string
 		err := tx.NewRaw("SELECT value FROM server_settings WHERE name = ?", adminKeySetting).Scan(ctx, &existing)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

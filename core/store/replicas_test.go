@@ -141,3 +141,53 @@ func TestFirstRequestsRacingOnTwoReplicas(t *testing.T) {
 	t.Logf("%s: %d requests on %d leads; %d + %d write attempts failed and were retried",
 		testdb.Current(), ingests, users, metrics[0].failed.Load(), metrics[1].failed.Load())
 }
+
+// Replicas that start together on an empty database, with no admin key
+// configured, generate one key between them: exactly one prints a key, and
+// that key is the one every replica accepts.
+func TestAdminKeyGeneratedOnceByRacingReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := testdb.URL(t)
+	const n = 4
+	stores := make([]*store.Store, n)
+	for i := range stores {
+		s, err := store.Open(ctx, store.Options{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	keys := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			keys[i], errs[i] = s.EnsureAdminKey(ctx, "")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var printed []string
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		if keys[i] != "" {
+			printed = append(printed, keys[i])
+		}
+	}
+	if len(printed) != 1 {
+		t.Fatalf("%d replicas reported a generated key, want 1", len(printed))
+	}
+	for i, s := range stores {
+		p, err := s.Authenticate(ctx, printed[0])
+		if err != nil || !p.Admin {
+			t.Fatalf("replica %d refuses the generated key: %+v, %v", i, p, err)
+		}
+	}
+}
