@@ -124,9 +124,12 @@ func (p *plugin) run(first chan struct{}) {
 		p.attemptDone()
 		firstDone()
 		if err == nil {
+			// After an operator's enable, once a start succeeds (perhaps
+			// after more crashes), what waited for the plugin is due.
 			if fromEnable && p.h.opts.OnEnable != nil {
 				go p.h.opts.OnEnable(p.spec.Name)
 			}
+			fromEnable = false
 			err = p.watch(inst)
 			p.inst.Store(nil)
 			p.h.opts.Metrics.PluginUp(p.spec.Name, false)
@@ -136,7 +139,6 @@ func (p *plugin) run(first chan struct{}) {
 				return
 			}
 		}
-		fromEnable = false
 		select {
 		case <-p.h.stop:
 			p.setState(core.PluginStopped)
