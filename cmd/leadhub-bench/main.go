@@ -208,7 +208,7 @@ func run(o options) error {
 	ingestRuns := func(s *server, key string, label string) ([]loadResult, error) {
 		path := "/v1/projects/" + key[:strings.IndexByte(key, '|')] + "/requests"
 		k := key[strings.IndexByte(key, '|')+1:]
-		if _, err := bulk(s, key, seed, 0, o.known, 1, nil, 0); err != nil {
+		if _, err := bulk(s, key, seed, 0, o.known, 1, nil, 0, nil); err != nil {
 			return nil, err
 		}
 		st := newStream(seed, o.known)
@@ -293,10 +293,17 @@ func run(o options) error {
 	first := min(o.leads, max(o.leads/4, min(o.leads, 1000)), 250_000)
 	first -= first % 1000
 	t0 := time.Now()
-	firstTook, err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample, first/1000)
+	var bulkProf *profiler
+	late := func() {
+		if o.profile != "" {
+			bulkProf = startProfile(srv, filepath.Join(o.profile, "bulk.pprof"), 5*time.Second)
+		}
+	}
+	firstTook, err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample, first/1000, late)
 	if err != nil {
 		return err
 	}
+	bulkProf.wait()
 	bulkRate := float64(o.leads) / time.Since(t0).Seconds()
 	firstRate := float64(first) / firstTook.Seconds()
 	say("  %.0f leads/s (first %d: %.0f/s)", bulkRate, first, firstRate)
@@ -442,7 +449,7 @@ func newProject(s *server) (string, error) {
 
 // bulk creates persons [from, to) through POST /leads/batch, 1000 a call, and
 // keeps every 97th lead id in sample when it is not nil.
-func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]string, mark int) (time.Duration, error) {
+func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]string, mark int, late func()) (time.Duration, error) {
 	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
 	calls := (to - from + 999) / 1000
 	bodies := make(chan []byte, conns*2)
@@ -476,8 +483,12 @@ func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]str
 		if status != 200 {
 			return false
 		}
-		if int(done.Add(1)) == mark {
+		n := int(done.Add(1))
+		if n == mark {
 			markTook.Store(int64(time.Since(start)))
+		}
+		if n == calls*3/4 && late != nil {
+			late()
 		}
 		if sample == nil {
 			return bytes.Contains(body, []byte(`"failed":0}`))

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/bits"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -151,14 +152,17 @@ func (s *Store) writeBatchTags(ctx context.Context, tx *wtx, projectID string, t
 // far below SQLite's limit on variables, many enough that the full-text
 // index, which flushes its pending terms at every statement, writes them in
 // sizeable segments.
-const multiRow = 100
+const multiRow = 64
 
 // insertAll inserts rows with prepared statements on SQLite: one row alone
-// (its autoincrement key is set), more in statements of up to multiRow rows
-// (their keys are left unset). Elsewhere Bun's multi-row statements.
+// (its autoincrement key is set), more in statements of multiRow rows and
+// then of the powers of two that make up the rest (their keys are left
+// unset), so that a table needs at most seven statements prepared. Elsewhere
+// Bun's multi-row statements.
 func insertAll[T any](ctx context.Context, s *Store, tx *wtx, m *model, rows []T) error {
 	for start := 0; start < len(rows); {
 		n := min(len(rows)-start, multiRow)
+		n = 1 << (bits.Len(uint(n)) - 1) // the largest power of two ≤ n
 		chunk := rows[start : start+n]
 		start += n
 		if m != nil && n == 1 {

@@ -94,7 +94,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		opts.MaxWait = defaultMaxWait
 	}
 	if opts.ReadConns <= 0 {
-		opts.ReadConns = 8
+		opts.ReadConns = 4
 	}
 	s := &Store{hot: &hot{}, clock: func() time.Time { return opts.Clock().UTC() }, newID: opts.NewID, hook: opts.Hook, metrics: opts.Metrics, log: opts.Logger}
 	var err error
