@@ -146,8 +146,12 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// busy_timeout first: switching to WAL takes a lock that another process
 	// opening the same file (leadhub migrate beside serve) may hold.
 	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
-	// The writer never checkpoints: the checkpointer does, beside it.
+		"&_pragma=synchronous(" + sync + ")"
+	// The writer never checkpoints: the checkpointer does, beside it. Its
+	// temporary files (the savepoint journals of the group commit, which
+	// hold the pages an operation changed: megabytes for a batch of leads)
+	// stay files, which SQLite keeps in memory up to 64 KiB each: with
+	// temp_store=MEMORY they all stayed in the server's memory.
 	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return err
@@ -157,7 +161,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", base+"&_pragma=cache_size(-4096)&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", base+"&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return err
