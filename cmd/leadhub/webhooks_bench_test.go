@@ -26,7 +26,7 @@ import (
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/jobs"
 	"github.com/leadhub/leadhub/core/metrics"
-	"github.com/leadhub/leadhub/core/webhooks"
+	"github.com/leadhub/leadhub/core/standardwebhooks"
 )
 
 // bodySink is a loopback receiver that answers 204 and keeps the first
@@ -188,11 +188,11 @@ func BenchmarkInboundSigned(b *testing.B) {
 	b.Run("generic", func(b *testing.B) {
 		benchInbound(b, "generic", func(secret string, i int) (map[string]string, []byte) {
 			body := []byte(fmt.Sprintf(`{"type":"request.created","data":{"id":"req-%d","user_id":"visitor-%d","channel":"web","first_text":"Hello, is the Trekker 2 available in green?","lead":{"fullname":"Andrea Sp","email":"andrea%d@example.com","attributes":{"plan":"pro"}}}}`, i, i, i))
-			key, _ := webhooks.ParseSecret(secret)
+			key, _ := standardwebhooks.ParseSecret(secret)
 			id := "msg_" + strconv.Itoa(i)
 			now := time.Now().Unix()
 			return map[string]string{"webhook-id": id, "webhook-timestamp": strconv.FormatInt(now, 10),
-				"webhook-signature": webhooks.Sign(key, id, now, body), "Content-Type": "application/json"}, body
+				"webhook-signature": standardwebhooks.Sign(key, id, now, body), "Content-Type": "application/json"}, body
 		})
 	})
 	// The REST API's POST /requests with the same request as "generic", in

@@ -25,7 +25,7 @@ import (
 
 	"github.com/leadhub/leadhub/config"
 	"github.com/leadhub/leadhub/core"
-	"github.com/leadhub/leadhub/core/webhooks"
+	"github.com/leadhub/leadhub/core/standardwebhooks"
 	"github.com/leadhub/leadhub/internal/testdb"
 )
 
@@ -166,11 +166,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // test it) against one secret.
 func verify(t *testing.T, secret string, d received) error {
 	t.Helper()
-	key, err := webhooks.ParseSecret(secret)
+	key, err := standardwebhooks.ParseSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return webhooks.Verify([][]byte{key}, d.ID, d.Timestamp, d.Signature, d.Body, time.Now(), webhooks.DefaultTolerance)
+	return standardwebhooks.Verify([][]byte{key}, d.ID, d.Timestamp, d.Signature, d.Body, time.Now(), standardwebhooks.DefaultTolerance)
 }
 
 func (s *testServer) createWebhook(p testProject, url string, events ...string) map[string]any {
@@ -809,9 +809,9 @@ func TestInboundChannelsOverHTTP(t *testing.T) {
 	}
 	// Generic, signed as Standard Webhooks.
 	body := []byte(`{"type":"request.created","data":{"id":"web-1","user_id":"visitor-9","first_text":"Hi","lead":{"email":"nine@example.com"}}}`)
-	key, _ := webhooks.ParseSecret(gen["secret"].(string))
+	key, _ := standardwebhooks.ParseSecret(gen["secret"].(string))
 	now := time.Now().Unix()
-	gh := map[string]string{"webhook-id": "msg_1", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": webhooks.Sign(key, "msg_1", now, body)}
+	gh := map[string]string{"webhook-id": "msg_1", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": standardwebhooks.Sign(key, "msg_1", now, body)}
 	if r := postInbound(t, s, gen["id"].(string), gh, body); r.Status != 200 || r.Body["accepted"] != true {
 		t.Fatalf("generic: %d %s", r.Status, r.Raw)
 	}
@@ -819,10 +819,10 @@ func TestInboundChannelsOverHTTP(t *testing.T) {
 		t.Fatalf("generic replay: %s", r.Raw)
 	}
 	// Refusals.
-	stale := map[string]string{"webhook-id": "msg_2", "webhook-timestamp": strconv.FormatInt(now-3600, 10), "webhook-signature": webhooks.Sign(key, "msg_2", now-3600, body)}
-	bad := map[string]string{"webhook-id": "msg_3", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": webhooks.Sign(key, "msg_2", now, body)}
+	stale := map[string]string{"webhook-id": "msg_2", "webhook-timestamp": strconv.FormatInt(now-3600, 10), "webhook-signature": standardwebhooks.Sign(key, "msg_2", now-3600, body)}
+	bad := map[string]string{"webhook-id": "msg_3", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": standardwebhooks.Sign(key, "msg_2", now, body)}
 	unreadable := []byte(`{"type":"request.created","data":"nope"}`)
-	ur := map[string]string{"webhook-id": "msg_4", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": webhooks.Sign(key, "msg_4", now, unreadable)}
+	ur := map[string]string{"webhook-id": "msg_4", "webhook-timestamp": strconv.FormatInt(now, 10), "webhook-signature": standardwebhooks.Sign(key, "msg_4", now, unreadable)}
 	large := bytes.Repeat([]byte("x"), 2<<20)
 	before := snapshotIfSQLite(t, s)
 	for _, c := range []struct {

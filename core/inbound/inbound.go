@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/leadhub/leadhub/core"
-	"github.com/leadhub/leadhub/core/webhooks"
+	"github.com/leadhub/leadhub/core/standardwebhooks"
 )
 
 // Store is what inbound channels need of the store. The services are the
@@ -90,7 +90,7 @@ func New(store Store, opts Options) *Service {
 		opts.Clock = time.Now
 	}
 	if opts.Tolerance <= 0 {
-		opts.Tolerance = webhooks.DefaultTolerance
+		opts.Tolerance = standardwebhooks.DefaultTolerance
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -128,7 +128,7 @@ func deliveryID(kind string, h http.Header, body []byte) string {
 	case core.ChannelChatwoot:
 		id = strings.TrimSpace(h.Get(chatwootDelivery))
 	case core.ChannelGeneric:
-		id = strings.TrimSpace(h.Get(webhooks.HeaderID))
+		id = strings.TrimSpace(h.Get(standardwebhooks.HeaderID))
 	}
 	if id == "" || len(id) > 200 {
 		return bodyID(body)
@@ -150,13 +150,13 @@ func (s *Service) verify(ch *core.Channel, h http.Header, body []byte) string {
 	case core.ChannelTiledesk:
 		return checkTiledesk(ch.Secret, h)
 	case core.ChannelGeneric:
-		key, err := webhooks.ParseSecret(ch.Secret)
+		key, err := standardwebhooks.ParseSecret(ch.Secret)
 		if err != nil {
 			return ResultBadSignature
 		}
-		err = webhooks.Verify([][]byte{key}, h.Get(webhooks.HeaderID), h.Get(webhooks.HeaderTimestamp), h.Get(webhooks.HeaderSignature), body, now, s.tol)
+		err = standardwebhooks.Verify([][]byte{key}, h.Get(standardwebhooks.HeaderID), h.Get(standardwebhooks.HeaderTimestamp), h.Get(standardwebhooks.HeaderSignature), body, now, s.tol)
 		switch {
-		case errors.Is(err, webhooks.ErrStale):
+		case errors.Is(err, standardwebhooks.ErrStale):
 			return ResultStale
 		case err != nil:
 			return ResultBadSignature

@@ -18,8 +18,8 @@ import (
 
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/inbound"
+	"github.com/leadhub/leadhub/core/standardwebhooks"
 	"github.com/leadhub/leadhub/core/store"
-	"github.com/leadhub/leadhub/core/webhooks"
 	"github.com/leadhub/leadhub/internal/testdb"
 )
 
@@ -537,12 +537,12 @@ func TestTiledeskRefusals(t *testing.T) {
 
 // genericHeaders signs as Standard Webhooks.
 func genericHeaders(secret, id string, at time.Time, body []byte) http.Header {
-	key, _ := webhooks.ParseSecret(secret)
+	key, _ := standardwebhooks.ParseSecret(secret)
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(webhooks.HeaderID, id)
-	h.Set(webhooks.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	h.Set(webhooks.HeaderSignature, webhooks.Sign(key, id, at.Unix(), body))
+	h.Set(standardwebhooks.HeaderID, id)
+	h.Set(standardwebhooks.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	h.Set(standardwebhooks.HeaderSignature, standardwebhooks.Sign(key, id, at.Unix(), body))
 	return h
 }
 
@@ -595,7 +595,7 @@ func TestGeneric(t *testing.T) {
 		"stale":     genericHeaders(secret, "msg_x", time.Now().Add(-10*time.Minute), body),
 		"future":    genericHeaders(secret, "msg_x", time.Now().Add(10*time.Minute), body),
 		"other key": genericHeaders(core.NewWebhookSecret(), "msg_x", time.Now(), body),
-		"unsigned":  {webhooks.HeaderID: {"msg_x"}},
+		"unsigned":  {standardwebhooks.HeaderID: {"msg_x"}},
 	} {
 		if _, code := e.receive(hh, body); code != core.EUNAUTHORIZED {
 			t.Errorf("%s: %q", name, code)

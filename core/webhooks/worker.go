@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/leadhub/leadhub/core"
+	"github.com/leadhub/leadhub/core/standardwebhooks"
 )
 
 // Store is what the worker needs of the store.
@@ -242,7 +243,7 @@ func (w *Worker) Deliver(ctx context.Context, batch []core.Job) []core.JobResult
 		t := &targets[i]
 		hooks[t.ID] = t
 		for _, s := range t.Secrets {
-			k, err := ParseSecret(s)
+			k, err := standardwebhooks.ParseSecret(s)
 			if err != nil {
 				w.log.Error("webhook secret unreadable", "webhook_id", t.ID)
 				continue
@@ -421,9 +422,9 @@ func (w *Worker) post(ctx context.Context, target, msgID string, body []byte, ke
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
 	h["User-Agent"] = []string{w.opts.UserAgent}
-	h[HeaderID] = []string{msgID}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{SignatureHeader(keys, msgID, ts, body)}
+	h[standardwebhooks.HeaderID] = []string{msgID}
+	h[standardwebhooks.HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
+	h[standardwebhooks.HeaderSignature] = []string{standardwebhooks.SignatureHeader(keys, msgID, ts, body)}
 	start := time.Now()
 	res, err := w.opts.Client.Do(req)
 	if err != nil {

@@ -1,8 +1,8 @@
-// Package webhooks sends Leadhub's outbound webhooks: Standard Webhooks
-// signing and verification, an HTTP client that refuses private network
-// targets (SSRF), and the worker that delivers queued events, logs every
-// attempt and decides on retries.
-package webhooks
+// Package standardwebhooks implements the Standard Webhooks signature scheme
+// (spec v1): the headers, secrets, signing, and verification with a timestamp
+// tolerance. Outbound delivery and inbound channels both use it; it imports
+// only the standard library.
+package standardwebhooks
 
 import (
 	"crypto/hmac"
