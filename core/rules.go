@@ -40,18 +40,20 @@ func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 func CanonicalEmail(s string) string {
 	s = NormalizeEmail(s)
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 {
+	if at <= 0 || at == len(s)-1 {
 		return s
 	}
 	local, domain := s[:at], s[at+1:]
-	if i := strings.IndexByte(local, '+'); i >= 0 {
+	if i := strings.IndexByte(local, '+'); i > 0 {
 		local = local[:i]
 	}
 	if domain == "googlemail.com" {
 		domain = "gmail.com"
 	}
 	if domain == "gmail.com" {
-		local = strings.ReplaceAll(local, ".", "")
+		if l := strings.ReplaceAll(local, ".", ""); l != "" {
+			local = l
+		}
 	}
 	return local + "@" + domain
 }
