@@ -10,6 +10,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -34,9 +36,16 @@ func benchLead(n int) core.NewLead {
 // seededStore is a store with one project holding n leads, user-0 … user-(n-1).
 func seededStore(b *testing.B, n int) (*store.Store, string) {
 	b.Helper()
-	s := openStore(b)
+	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
 	return s, seed(b, s, n)
 }
+
+// quietLog keeps the migrations' lines out of benchmark output.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func seed(b *testing.B, s *store.Store, n int) string {
 	b.Helper()
@@ -65,7 +74,7 @@ func seed(b *testing.B, s *store.Store, n int) string {
 func BenchmarkIngest(b *testing.B) {
 	const known = 5000
 	m := &batchCounter{}
-	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Metrics: m})
+	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Metrics: m, Logger: quietLog})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -114,7 +123,11 @@ func (c *batchCounter) TxDone(batch int, _ time.Duration, _ error) {
 
 // BenchmarkCreateLeads is the bulk path: one op is one batch of 1000 leads.
 func BenchmarkCreateLeads(b *testing.B) {
-	s := openStore(b)
+	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
 	pid := newProject(b, s)
 	ctx := context.Background()
 	n := 0
