@@ -58,6 +58,8 @@ type Database struct {
 	// more writes to join it (SQLite; see docs/performance.md).
 	MaxWait   time.Duration `koanf:"max_wait"`
 	ReadConns int           `koanf:"read_conns"`
+	// MaxConns bounds one replica's PostgreSQL connections.
+	MaxConns int `koanf:"max_conns"`
 }
 
 // Plugin is one entry of the plugins list.
@@ -88,7 +90,7 @@ func Default() Config {
 		DatabaseURL:  "sqlite:./data/leadhub.db",
 		MaxBodyBytes: 1 << 20,
 		Log:          Log{Format: "auto", Level: "info"},
-		Database:     Database{Synchronous: "normal", MaxBatch: 256, MaxWait: 250 * time.Microsecond, ReadConns: 4},
+		Database:     Database{Synchronous: "normal", MaxBatch: 256, MaxWait: 250 * time.Microsecond, ReadConns: 4, MaxConns: 16},
 		Webhooks: Webhooks{
 			RetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
 			Timeout:       15 * time.Second,

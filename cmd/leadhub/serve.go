@@ -54,6 +54,7 @@ func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetri
 		MaxBatch:    cfg.Database.MaxBatch,
 		MaxWait:     cfg.Database.MaxWait,
 		ReadConns:   cfg.Database.ReadConns,
+		MaxConns:    cfg.Database.MaxConns,
 		Metrics:     m,
 		Logger:      log,
 	})

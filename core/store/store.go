@@ -39,11 +39,14 @@ type Options struct {
 	MaxWait time.Duration
 	// ReadConns is the size of the read pool.
 	ReadConns int
-	Clock     func() time.Time
-	NewID     func() string
-	Hook      core.EventHook
-	Metrics   core.StoreMetrics
-	Logger    *slog.Logger
+	// MaxConns bounds the PostgreSQL pool of one process. Replicas multiply
+	// it: N replicas need N×MaxConns of the server's max_connections.
+	MaxConns int
+	Clock    func() time.Time
+	NewID    func() string
+	Hook     core.EventHook
+	Metrics  core.StoreMetrics
+	Logger   *slog.Logger
 }
 
 // Dialect names the database behind a store.
@@ -193,8 +196,12 @@ func (s *Store) openPostgres(url string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 16
+	}
+	db.SetMaxOpenConns(opts.MaxConns)
+	db.SetMaxIdleConns(min(opts.MaxConns, 4))
+	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return fmt.Errorf("open postgres: %w", err)
