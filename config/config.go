@@ -90,7 +90,7 @@ func Default() Config {
 		DatabaseURL:  "sqlite:./data/leadhub.db",
 		MaxBodyBytes: 1 << 20,
 		Log:          Log{Format: "auto", Level: "info"},
-		Database:     Database{Synchronous: "normal", MaxBatch: 256, MaxWait: 250 * time.Microsecond, ReadConns: 4, MaxConns: 16},
+		Database:     Database{Synchronous: "full", MaxBatch: 256, MaxWait: 250 * time.Microsecond, ReadConns: 4, MaxConns: 16},
 		Webhooks: Webhooks{
 			RetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
 			Timeout:       15 * time.Second,

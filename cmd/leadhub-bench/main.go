@@ -144,7 +144,7 @@ func run(o options) error {
 	say("raw SQLite ingest ceiling (same rows, batched transactions of 256, no HTTP)")
 	var rawRates []float64
 	for i := range o.runs {
-		r, err := rawIngest(filepath.Join(dir, fmt.Sprintf("raw-ingest-%d.db", i)), "NORMAL", seed+uint64(i), o.known, o.duration, 256)
+		r, err := rawIngest(filepath.Join(dir, fmt.Sprintf("raw-ingest-%d.db", i)), "FULL", seed+uint64(i), o.known, o.duration, 256)
 		if err != nil {
 			return fmt.Errorf("raw ingest: %w", err)
 		}
@@ -169,7 +169,7 @@ func run(o options) error {
 		say("  run %d: %.0f ingests/s, p99 %s", i+1, r.rate(), ms(r.pct(99)))
 	}
 
-	// 2. The server, synchronous=NORMAL (the default): /healthz and ingest.
+	// 2. The server with its defaults (synchronous=full): /healthz and ingest.
 	admin := "lhadmin_bench_" + uuid.NewString()
 	mainDir := filepath.Join(dir, "server")
 	os.MkdirAll(mainDir, 0o755)
@@ -233,16 +233,16 @@ func run(o options) error {
 		}
 		return out, nil
 	}
-	say("POST /requests (80%% known, 20%% new user ids), %d connections, synchronous=normal", o.conns)
-	normal, err := ingestRuns(srv, key, "normal")
+	say("POST /requests (80%% known, 20%% new user ids), %d connections, synchronous=full (the default)", o.conns)
+	full, err := ingestRuns(srv, key, "full")
 	if err != nil {
 		return err
 	}
 
-	// 3. The same with synchronous=FULL, on a fresh database of its own.
-	fullDir := filepath.Join(dir, "server-full")
-	os.MkdirAll(fullDir, 0o755)
-	fsrv, err := newServer(bin, fullDir, admin, "LEADHUB_DATABASE__SYNCHRONOUS=full")
+	// 3. The same with synchronous=normal, on a fresh database of its own.
+	normalDir := filepath.Join(dir, "server-normal")
+	os.MkdirAll(normalDir, 0o755)
+	fsrv, err := newServer(bin, normalDir, admin, "LEADHUB_DATABASE__SYNCHRONOUS=normal")
 	if err != nil {
 		return err
 	}
@@ -254,8 +254,8 @@ func run(o options) error {
 		fsrv.shutdown()
 		return err
 	}
-	say("POST /requests, synchronous=full (separate server, fresh database)")
-	full, err := ingestRuns(fsrv, fkey, "full")
+	say("POST /requests, synchronous=normal (separate server, fresh database)")
+	normal, err := ingestRuns(fsrv, fkey, "normal")
 	fsrv.shutdown()
 	if err != nil {
 		return err
@@ -273,15 +273,15 @@ func run(o options) error {
 	}
 	nr, n50, n99 := rates(normal)
 	fr, f50, f99 := rates(full)
-	rep.add(row{"ingest `POST /requests`, 64 conns: requests/s", fmt.Sprintf("%.0f", nr),
-		fmt.Sprintf("raw SQLite, same rows: %.0f/s", rawIngestRate), fmt.Sprintf("%.0f%%", 100*nr/rawIngestRate),
-		"≥ 6,000/s and ≥ 60% of raw", verdict(nr >= 6000 && nr >= 0.6*rawIngestRate)})
-	rep.add(row{"ingest latency p50 / p99", ms(n50) + " / " + ms(n99), "", "", "p99 < 50 ms", verdict(n99 < 50*time.Millisecond)})
+	rep.add(row{"ingest `POST /requests`, 64 conns (synchronous=full, the default): requests/s", fmt.Sprintf("%.0f", fr),
+		fmt.Sprintf("raw SQLite, same rows: %.0f/s", rawIngestRate), fmt.Sprintf("%.0f%%", 100*fr/rawIngestRate),
+		"≥ 6,000/s and ≥ 60% of raw", verdict(fr >= 6000 && fr >= 0.6*rawIngestRate)})
+	rep.add(row{"ingest latency p50 / p99", ms(f50) + " / " + ms(f99), "", "", "p99 < 50 ms", verdict(f99 < 50*time.Millisecond)})
 	rep.add(row{"ingest in-process (store, no HTTP), 64 goroutines", fmt.Sprintf("%.0f/s", median(storeRates)),
 		fmt.Sprintf("raw SQLite: %.0f/s", rawIngestRate), fmt.Sprintf("%.0f%%", 100*median(storeRates)/rawIngestRate), "", ""})
-	rep.add(row{"`GET /healthz`, 64 conns", fmt.Sprintf("%.0f/s", healthz), "", fmt.Sprintf("ingest = %.0f%% of it", 100*nr/healthz), "", ""})
-	rep.add(row{"ingest with synchronous=full: requests/s, p50 / p99", fmt.Sprintf("%.0f, %s / %s", fr, ms(f50), ms(f99)),
-		fmt.Sprintf("synchronous=normal: %.0f/s", nr), fmt.Sprintf("%.0f%%", 100*fr/nr), "", ""})
+	rep.add(row{"`GET /healthz`, 64 conns", fmt.Sprintf("%.0f/s", healthz), "", fmt.Sprintf("ingest = %.0f%% of it", 100*fr/healthz), "", ""})
+	rep.add(row{"ingest with synchronous=normal: requests/s, p50 / p99", fmt.Sprintf("%.0f, %s / %s", nr, ms(n50), ms(n99)),
+		fmt.Sprintf("synchronous=full: %.0f/s", fr), fmt.Sprintf("full = %.0f%% of normal", 100*fr/nr), "", ""})
 
 	// 4. Bulk load o.leads leads through POST /leads/batch.
 	say("bulk load: %d leads through POST /leads/batch (1000 a call, %d connections)", o.leads, o.bulkConns)
@@ -395,7 +395,7 @@ func run(o options) error {
 	}
 	say("  %.0f requests/s, p50 %s, p99 %s", big.rate(), ms(big.pct(50)), ms(big.pct(99)))
 	rep.add(row{fmt.Sprintf("ingest at %s leads (one run): requests/s, p50 / p99", thousands(total)),
-		fmt.Sprintf("%.0f, %s / %s", big.rate(), ms(big.pct(50)), ms(big.pct(99))), fmt.Sprintf("fresh database: %.0f/s", nr), fmt.Sprintf("%.0f%%", 100*big.rate()/nr), "", ""})
+		fmt.Sprintf("%.0f, %s / %s", big.rate(), ms(big.pct(50)), ms(big.pct(99))), fmt.Sprintf("fresh database: %.0f/s", fr), fmt.Sprintf("%.0f%%", 100*big.rate()/fr), "", ""})
 
 	// 7. Start-up on the big database.
 	say("restarts on the %d-lead database", total)

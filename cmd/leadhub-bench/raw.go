@@ -27,7 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func sqliteDSN(path, sync string) string {
 	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-32768)&_txlock=immediate"
 }
 
 // newSchema makes a fresh database with the store's migrations and one
@@ -279,7 +279,7 @@ func rawBulk(path string, seed uint64, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	w, err := openRaw(path, "NORMAL", pid)
+	w, err := openRaw(path, "FULL", pid)
 	if err != nil {
 		return 0, err
 	}

@@ -28,9 +28,10 @@ import (
 type Options struct {
 	// URL is "sqlite:" + a file path, or a postgres:// URL.
 	URL string
-	// Synchronous is SQLite's sync level: "normal" (the default: a commit
-	// survives a killed process; the OS crashing may lose the last commits) or
-	// "full" (a commit survives power loss too, at one fsync per batch).
+	// Synchronous is SQLite's sync level: "full" (the default: a commit
+	// survives power loss, at one fsync per group-commit batch) or "normal"
+	// (a commit survives a killed process; the OS crashing or a power loss
+	// may lose the writes since the last checkpoint, typically 50–100 ms).
 	Synchronous string
 	// MaxBatch bounds how many writes share one transaction (SQLite).
 	MaxBatch int
@@ -134,9 +135,9 @@ func (s *Store) openSQLite(path string, opts Options) error {
 			return fmt.Errorf("create database folder: %w", err)
 		}
 	}
-	sync := "NORMAL"
-	if strings.EqualFold(opts.Synchronous, "full") {
-		sync = "FULL"
+	sync := "FULL"
+	if strings.EqualFold(opts.Synchronous, "normal") {
+		sync = "NORMAL"
 	}
 	// Page caches: 32 MiB for the writer, whose random index inserts want
 	// the upper levels of every index at hand; 4 MiB for each reader, whose
