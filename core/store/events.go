@@ -101,30 +101,5 @@ func (s *Store) EventsByID(ctx context.Context, ids []string) ([]core.Event, err
 
 // LeadEvents implements core.LeadService: the timeline, newest first.
 func (s *Store) LeadEvents(ctx context.Context, projectID, leadID string, limit int, cursor string) (core.Page[core.Event], error) {
-	var page core.Page[core.Event]
-	if _, err := s.leadRow(ctx, s.rdb, projectID, leadID); err != nil {
-		return page, err
-	}
-	limit = clampLimit(limit)
-	before, err := decodeSeqCursor(cursor)
-	if err != nil {
-		return page, err
-	}
-	var rows []eventRow
-	q := s.rdb.NewSelect().Model(&rows).Where("lead_id = ? AND project_id = ?", leadID, projectID).OrderExpr("seq DESC").Limit(int64(limit + 1))
-	if before > 0 {
-		q = q.Where("seq < ?", before)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return page, fmt.Errorf("select events: %w", err)
-	}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		page.NextCursor = encodeSeqCursor(rows[limit-1].Seq)
-	}
-	page.Items = make([]core.Event, len(rows))
-	for i := range rows {
-		page.Items[i] = rows[i].domain()
-	}
-	return page, nil
+	return leadPage(ctx, s, projectID, leadID, limit, cursor, "events", func(r *eventRow) int64 { return r.Seq }, (*eventRow).domain)
 }

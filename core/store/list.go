@@ -222,3 +222,36 @@ func (s *Store) Leads(ctx context.Context, projectID string, f core.LeadFilter) 
 	}
 	return page, nil
 }
+
+// leadPage lists one lead's rows of a table keyed by lead (its requests, its
+// events), newest first, with a seq cursor. ENOTFOUND for a lead of another
+// project.
+func leadPage[R, T any](ctx context.Context, s *Store, projectID, leadID string, limit int, cursor, what string,
+	seqOf func(*R) int64, toDomain func(*R) T) (core.Page[T], error) {
+	var page core.Page[T]
+	if _, err := s.leadRow(ctx, s.rdb, projectID, leadID); err != nil {
+		return page, err
+	}
+	limit = clampLimit(limit)
+	before, err := decodeSeqCursor(cursor)
+	if err != nil {
+		return page, err
+	}
+	var rows []R
+	q := s.rdb.NewSelect().Model(&rows).Where("lead_id = ? AND project_id = ?", leadID, projectID).OrderExpr("seq DESC").Limit(int64(limit + 1))
+	if before > 0 {
+		q = q.Where("seq < ?", before)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return page, fmt.Errorf("select %s: %w", what, err)
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.NextCursor = encodeSeqCursor(seqOf(&rows[limit-1]))
+	}
+	page.Items = make([]T, len(rows))
+	for i := range rows {
+		page.Items[i] = toDomain(&rows[i])
+	}
+	return page, nil
+}

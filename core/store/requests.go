@@ -248,30 +248,5 @@ func (s *Store) AddMessage(ctx context.Context, projectID, requestID string, m c
 
 // LeadRequests implements core.LeadService: newest first.
 func (s *Store) LeadRequests(ctx context.Context, projectID, leadID string, limit int, cursor string) (core.Page[core.Request], error) {
-	var page core.Page[core.Request]
-	if _, err := s.leadRow(ctx, s.rdb, projectID, leadID); err != nil {
-		return page, err
-	}
-	limit = clampLimit(limit)
-	before, err := decodeSeqCursor(cursor)
-	if err != nil {
-		return page, err
-	}
-	var rows []requestRow
-	q := s.rdb.NewSelect().Model(&rows).Where("lead_id = ? AND project_id = ?", leadID, projectID).OrderExpr("seq DESC").Limit(int64(limit + 1))
-	if before > 0 {
-		q = q.Where("seq < ?", before)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return page, fmt.Errorf("select requests: %w", err)
-	}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		page.NextCursor = encodeSeqCursor(rows[limit-1].Seq)
-	}
-	page.Items = make([]core.Request, len(rows))
-	for i := range rows {
-		page.Items[i] = rows[i].domain()
-	}
-	return page, nil
+	return leadPage(ctx, s, projectID, leadID, limit, cursor, "requests", func(r *requestRow) int64 { return r.Seq }, (*requestRow).domain)
 }
