@@ -43,6 +43,7 @@ type options struct {
 	keep        bool
 	out         string
 	profile     string
+	only        string
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.StringVar(&o.out, "out", "", "also write the table (Markdown) to this file")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the server (ingest, search) to this folder; needs the server's pprof_addr")
+	flag.StringVar(&o.only, "only", "", "run only these sections, comma-separated: core (ingest, bulk load, lookups, start-up) and "+sectionNames())
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "leadhub-bench:", err)
@@ -138,6 +140,31 @@ func run(o options) error {
 	rep := &report{}
 	seed := uint64(time.Now().UnixNano())
 	say("leadhub-bench: %d leads, %d connections, %d runs of %s, work folder %s", o.leads, o.conns, o.runs, o.duration, dir)
+	env := &benchEnv{o: o, bin: bin, dir: dir, seed: seed, rep: rep}
+	total := 0
+	if o.wants("core") {
+		n, err := runCore(env)
+		if err != nil {
+			return err
+		}
+		total = n
+	}
+	for _, s := range sections {
+		if !o.wants(s.name) {
+			continue
+		}
+		say("section %s", s.name)
+		if err := s.run(env); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return rep.print(o, started, total)
+}
+
+// runCore is the core of the bench: raw ceilings, ingest, /healthz, bulk
+// load, lookups, start-up and RSS. It returns the leads in its database.
+func runCore(env *benchEnv) (int, error) {
+	o, bin, dir, seed, rep := env.o, env.bin, env.dir, env.seed, env.rep
 
 	// 1. Baselines without HTTP: raw SQLite on the same schema, and the
 	// store's IngestRequest called in-process.
@@ -146,7 +173,7 @@ func run(o options) error {
 	for i := range o.runs {
 		r, err := rawIngest(filepath.Join(dir, fmt.Sprintf("raw-ingest-%d.db", i)), "FULL", seed+uint64(i), o.known, o.duration, 256)
 		if err != nil {
-			return fmt.Errorf("raw ingest: %w", err)
+			return 0, fmt.Errorf("raw ingest: %w", err)
 		}
 		rawRates = append(rawRates, r)
 		say("  run %d: %.0f ingests/s", i+1, r)
@@ -159,10 +186,10 @@ func run(o options) error {
 	for i := range o.runs {
 		r, err := storeIngest(filepath.Join(dir, fmt.Sprintf("store-ingest-%d.db", i)), seed+uint64(i), o.known, o.conns, o.duration)
 		if err != nil {
-			return fmt.Errorf("store ingest: %w", err)
+			return 0, fmt.Errorf("store ingest: %w", err)
 		}
 		if r.failed > 0 {
-			return fmt.Errorf("store ingest: %d failed: %s", r.failed, r.firstErr)
+			return 0, fmt.Errorf("store ingest: %d failed: %s", r.failed, r.firstErr)
 		}
 		storeRates = append(storeRates, r.rate())
 		storeP99 = append(storeP99, r.pct(99))
@@ -180,17 +207,17 @@ func run(o options) error {
 	}
 	srv, err := newServer(bin, mainDir, admin, extraEnv...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	say("starting %s serve on %s (fresh database)", o.bin, srv.addr)
 	if err := srv.start(); err != nil {
-		return err
+		return 0, err
 	}
 	defer srv.shutdown()
 	say("  ready in %s", srv.ready.Round(time.Millisecond))
 	key, err := newProject(srv)
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	say("GET /healthz, %d connections", o.conns)
@@ -198,7 +225,7 @@ func run(o options) error {
 	for i := range o.runs {
 		r := load(srv.addr, "", o.conns, 3*time.Second, 0, func(int) call { return call{method: "GET", path: "/healthz"} }, nil)
 		if r.failed > 0 {
-			return fmt.Errorf("healthz: %d failed: %s", r.failed, r.firstErr)
+			return 0, fmt.Errorf("healthz: %d failed: %s", r.failed, r.firstErr)
 		}
 		hzRates = append(hzRates, r.rate())
 		say("  run %d: %.0f/s", i+1, r.rate())
@@ -236,7 +263,7 @@ func run(o options) error {
 	say("POST /requests (80%% known, 20%% new user ids), %d connections, synchronous=full (the default)", o.conns)
 	full, err := ingestRuns(srv, key, "full")
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	// 3. The same with synchronous=normal, on a fresh database of its own.
@@ -244,21 +271,21 @@ func run(o options) error {
 	os.MkdirAll(normalDir, 0o755)
 	fsrv, err := newServer(bin, normalDir, admin, "LEADHUB_DATABASE__SYNCHRONOUS=normal")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := fsrv.start(); err != nil {
-		return err
+		return 0, err
 	}
 	fkey, err := newProject(fsrv)
 	if err != nil {
 		fsrv.shutdown()
-		return err
+		return 0, err
 	}
 	say("POST /requests, synchronous=normal (separate server, fresh database)")
 	normal, err := ingestRuns(fsrv, fkey, "normal")
 	fsrv.shutdown()
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	rates := func(rs []loadResult) (float64, time.Duration, time.Duration) {
@@ -301,7 +328,7 @@ func run(o options) error {
 	}
 	firstTook, err := bulk(srv, key, bulkSeed, 0, o.leads, o.bulkConns, &sample, first/1000, late)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	bulkProf.wait()
 	bulkRate := float64(o.leads) / time.Since(t0).Seconds()
@@ -310,7 +337,7 @@ func run(o options) error {
 	say("raw SQLite bulk insert of the first %d leads (same rows, transactions of 1000, no HTTP)", first)
 	rawBulkRate, err := rawBulk(filepath.Join(dir, "raw-bulk.db"), bulkSeed, first)
 	if err != nil {
-		return fmt.Errorf("raw bulk: %w", err)
+		return 0, fmt.Errorf("raw bulk: %w", err)
 	}
 	os.Remove(filepath.Join(dir, "raw-bulk.db"))
 	say("  %.0f leads/s", rawBulkRate)
@@ -321,7 +348,7 @@ func run(o options) error {
 	pid, k := key[:strings.IndexByte(key, '|')], key[strings.IndexByte(key, '|')+1:]
 	total, err := countLeads(srv.dbPath())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	say("lookups at %d leads, %d connections, %d each", total, o.lookupConns, o.lookups)
 	pick := func(i int) person { return personN(int(mix(i, 7)%uint64(o.leads)), bulkSeed) }
@@ -369,11 +396,11 @@ func run(o options) error {
 		})
 		prof.wait()
 		if r.failed > 0 {
-			return fmt.Errorf("lookup %s: %d failed: %s", lk.name, r.failed, r.firstErr)
+			return 0, fmt.Errorf("lookup %s: %d failed: %s", lk.name, r.failed, r.firstErr)
 		}
 		d, err := direct(srv.dbPath(), lk.dq, o.lookupConns, o.lookups, lk.dargs)
 		if err != nil {
-			return fmt.Errorf("direct %s: %w", lk.name, err)
+			return 0, fmt.Errorf("direct %s: %w", lk.name, err)
 		}
 		say("  %s: %.0f/s, p50 %s, p99 %s; direct SQL p50 %s, p99 %s", lk.name, r.rate(), ms(r.pct(50)), ms(r.pct(99)), ms(d.pct(50)), ms(d.pct(99)))
 		v := ""
@@ -391,7 +418,7 @@ func run(o options) error {
 		return call{method: "POST", path: "/v1/projects/" + pid + "/requests", body: ingestBody(st.next(), i)}
 	}, func(status int, _ []byte) bool { return status == 201 || status == 200 })
 	if big.failed > 0 {
-		return fmt.Errorf("ingest at scale: %d failed: %s", big.failed, big.firstErr)
+		return 0, fmt.Errorf("ingest at scale: %d failed: %s", big.failed, big.firstErr)
 	}
 	say("  %.0f requests/s, p50 %s, p99 %s", big.rate(), ms(big.pct(50)), ms(big.pct(99)))
 	rep.add(row{fmt.Sprintf("ingest at %s leads (one run): requests/s, p50 / p99", thousands(total)),
@@ -403,7 +430,7 @@ func run(o options) error {
 	for i := range o.runs {
 		srv.shutdown()
 		if err := srv.start(); err != nil {
-			return err
+			return 0, err
 		}
 		starts = append(starts, srv.ready)
 		say("  run %d: ready in %s", i+1, srv.ready.Round(time.Millisecond))
@@ -414,7 +441,7 @@ func run(o options) error {
 	peak := max(srv.peak(), fsrv.peak())
 	rep.add(row{"server peak RSS (VmHWM) over the whole run", fmt.Sprintf("%d MiB", peak>>20), "", "", "< 250 MB", verdict(peak < 250_000_000)})
 
-	return rep.print(o, started, total)
+	return total, nil
 }
 
 func thousands(n int) string {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"slices"
+	"strings"
+)
+
+// benchEnv is what every section of the bench shares: the options, the
+// leadhub binary, the work folder, the run's random seed and the table.
+type benchEnv struct {
+	o    options
+	bin  string
+	dir  string
+	seed uint64
+	rep  *report
+}
+
+// section is a part of the bench beyond the core one, registered by its
+// file's init and run in the order of its rank, each on servers of its own.
+type section struct {
+	name string
+	rank int
+	run  func(*benchEnv) error
+}
+
+var sections []section
+
+func register(s section) {
+	sections = append(sections, s)
+	slices.SortStableFunc(sections, func(a, b section) int { return a.rank - b.rank })
+}
+
+func sectionNames() string {
+	var n []string
+	for _, s := range sections {
+		n = append(n, s.name)
+	}
+	if len(n) == 0 {
+		return "no other"
+	}
+	return strings.Join(n, ", ")
+}
+
+// wants says whether -only selects the section (every section when empty).
+func (o options) wants(name string) bool {
+	if o.only == "" {
+		return true
+	}
+	return slices.Contains(strings.Split(o.only, ","), name)
+}
