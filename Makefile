@@ -54,7 +54,7 @@ fuzz:
 # from a separate process (docs/performance.md). BENCH_LEADS scales the data
 # set down for a quick run; BENCH_ARGS passes more flags (-runs, -duration, …).
 BENCH_LEADS ?= 1000000
-bench: bin/leadhub
+bench: build
 	$(GO) build -o bin/leadhub-bench ./cmd/leadhub-bench
 	./bin/leadhub-bench -bin bin/leadhub -leads $(BENCH_LEADS) $(BENCH_ARGS)
 
