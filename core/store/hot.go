@@ -169,31 +169,68 @@ func (m *model) args(row any) ([]any, error) {
 		if f == m.seq {
 			continue
 		}
-		fv := f.Value(v)
-		if f.UserSQLType == "json" {
-			b, err := json.Marshal(fv.Interface())
-			if err != nil {
-				return nil, fmt.Errorf("%s.%s: %w", m.table.Name, f.Name, err)
-			}
-			out = append(out, string(b))
-			continue
+		x, err := m.arg(v, f)
+		if err != nil {
+			return nil, err
 		}
-		if fv.Kind() == reflect.Pointer {
-			if fv.IsNil() {
-				out = append(out, nil)
-				continue
-			}
-			fv = fv.Elem()
-		}
-		x := fv.Interface()
-		switch x.(type) {
-		case driver.Valuer, string, int64, int, bool, float64, []byte:
-			out = append(out, x)
-		default:
-			return nil, fmt.Errorf("%s.%s: no plain value for %T", m.table.Name, f.Name, x)
-		}
+		out = append(out, x)
 	}
 	return out, nil
+}
+
+// arg is the value of column f of the row v for a hand-written statement.
+func (m *model) arg(v reflect.Value, f *schema.Field) (any, error) {
+	fv := f.Value(v)
+	if f.UserSQLType == "json" {
+		b, err := json.Marshal(fv.Interface())
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", m.table.Name, f.Name, err)
+		}
+		return string(b), nil
+	}
+	if fv.Kind() == reflect.Pointer {
+		if fv.IsNil() {
+			return nil, nil
+		}
+		fv = fv.Elem()
+	}
+	x := fv.Interface()
+	switch x.(type) {
+	case driver.Valuer, string, int64, int, bool, float64, []byte:
+		return x, nil
+	}
+	return nil, fmt.Errorf("%s.%s: no plain value for %T", m.table.Name, f.Name, x)
+}
+
+// update is the UPDATE of cols of one row, keyed by the autoincrement key,
+// and its values taken from row: a partial update (a lead edit, an
+// enricher's patch) as a statement that can be prepared, where Bun would
+// write the values into the SQL text.
+func (m *model) update(row any, cols []string) (string, []any, error) {
+	if m.seq == nil {
+		return "", nil, fmt.Errorf("%s: no key to update by", m.table.Name)
+	}
+	v := reflect.ValueOf(row).Elem()
+	var b strings.Builder
+	b.WriteString("UPDATE " + m.table.Name + " SET ")
+	args := make([]any, 0, len(cols)+1)
+	for i, c := range cols {
+		f := m.table.FieldMap[c]
+		if f == nil || f == m.seq {
+			return "", nil, fmt.Errorf("%s: no column %q to update", m.table.Name, c)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " = ?")
+		x, err := m.arg(v, f)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, x)
+	}
+	b.WriteString(" WHERE " + m.seq.Name + " = ?")
+	return b.String(), append(args, m.seq.Value(v).Interface()), nil
 }
 
 // hot is the store's prepared statements: SQLite only, empty on PostgreSQL
@@ -205,6 +242,7 @@ type hot struct {
 	leadByUserID, leadByID    string
 	requestByID               string
 	touchLead, countLead      string
+	countMessage, seenLead    string
 }
 
 // prepareHot prepares the writer's statements once the schema is migrated:
@@ -221,8 +259,10 @@ func (s *Store) prepareHot(ctx context.Context) error {
 	h.leadByUserID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = (SELECT lead_id FROM lead_user_ids WHERE project_id = ? AND user_id = ?) AND l.project_id = ?"
 	h.leadByID = "SELECT " + h.lead.cols + " FROM leads AS l WHERE l.id = ? AND l.project_id = ?"
 	h.requestByID = "SELECT " + h.request.cols + " FROM requests WHERE project_id = ? AND id = ?"
+	h.countMessage = "UPDATE requests SET messages_count = messages_count + 1, updated_at = ? WHERE project_id = ? AND id = ? RETURNING " + h.request.cols
+	h.seenLead = "UPDATE leads SET last_seen_at = ? WHERE id = ? AND project_id = ?"
 	for _, q := range []string{sqlSavepoint, sqlRelease, sqlRollbackTo, h.touchLead, h.countLead, h.leadByUserID, h.leadByID, h.requestByID,
-		h.lead.insert, h.request.insert, h.event.insert, h.uid.insert, sqlProjectExists} {
+		h.countMessage, h.seenLead, h.lead.insert, h.request.insert, h.event.insert, h.uid.insert, sqlProjectExists} {
 		if _, err := h.w.get(ctx, q); err != nil {
 			h.w.close()
 			return fmt.Errorf("prepare %q: %w", q, err)

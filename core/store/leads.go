@@ -312,6 +312,18 @@ func (s *Store) saveLead(ctx context.Context, tx *wtx, row *leadRow, l *core.Lea
 		}
 		done = ok
 	}
+	if !done && !tx.holding && s.hot.w != nil {
+		// Any other change: the changed columns, prepared once seen.
+		q, args, err := s.hot.lead.update(row, cols)
+		if err != nil {
+			return fmt.Errorf("update lead: %w", err)
+		}
+		ok, err := s.execHot(ctx, tx, q, args...)
+		if ok && err != nil {
+			return fmt.Errorf("update lead: %w", err)
+		}
+		done = ok
+	}
 	if !done {
 		if err := tx.execHeld(ctx, tx.NewUpdate().Model(row).Column(cols...).WherePK()); err != nil {
 			return fmt.Errorf("update lead: %w", err)

@@ -225,16 +225,25 @@ func (s *Store) AddMessage(ctx context.Context, projectID, requestID string, m c
 	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		now := tm(s.now())
 		row := new(requestRow)
-		err := tx.NewUpdate().Model(row).Set("messages_count = messages_count + 1").Set("updated_at = ?", now).
-			Where("project_id = ? AND id = ?", projectID, requestID).Returning("*").Scan(ctx)
+		// Both statements prepared on SQLite: a busy conversation sends
+		// one message after another.
+		ok, err := s.scanOne(ctx, tx, s.hot.countMessage, row, now, projectID, requestID)
+		if !ok {
+			err = tx.NewUpdate().Model(row).Set("messages_count = messages_count + 1").Set("updated_at = ?", now).
+				Where("project_id = ? AND id = ?", projectID, requestID).Returning("*").Scan(ctx)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return core.NotFound("request")
 		}
 		if err != nil {
 			return fmt.Errorf("count message: %w", err)
 		}
-		if _, err := tx.NewUpdate().Model((*leadRow)(nil)).Set("last_seen_at = ?", now).
-			Where("id = ? AND project_id = ?", row.LeadID, projectID).Exec(ctx); err != nil {
+		ok, err = s.execHot(ctx, tx, s.hot.seenLead, now, row.LeadID, projectID)
+		if !ok {
+			_, err = tx.NewUpdate().Model((*leadRow)(nil)).Set("last_seen_at = ?", now).
+				Where("id = ? AND project_id = ?", row.LeadID, projectID).Exec(ctx)
+		}
+		if err != nil {
 			return fmt.Errorf("touch lead: %w", err)
 		}
 		out = row.domain()
