@@ -46,7 +46,7 @@ func (s *Store) CreateLeads(ctx context.Context, projectID string, in []core.New
 	if len(valid) == 0 {
 		return res, nil
 	}
-	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
+	err := s.writeAlone(ctx, func(ctx context.Context, tx *wtx) error {
 		for _, it := range valid {
 			res[it.i] = core.BatchResult{}
 		}

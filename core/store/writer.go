@@ -69,6 +69,11 @@ type txFunc func(ctx context.Context, tx *wtx) error
 // writer runs write operations, each atomically.
 type writer interface {
 	do(ctx context.Context, fn txFunc) error
+	// doAlone is do for a large operation (a bulk load, a merge): it runs
+	// in a transaction of its own, without the savepoint that isolates an
+	// operation from its neighbours, whose journal would hold a copy of
+	// every page it changes.
+	doAlone(ctx context.Context, fn txFunc) error
 	close()
 }
 
@@ -88,14 +93,16 @@ type batcher struct {
 	timer  *time.Timer
 	quit   chan struct{}
 	done   chan struct{}
+	next   *writeOp // an operation taken from ops that starts the next batch
 }
 
 type writeOp struct {
-	ctx context.Context
-	fn  txFunc
-	err error
-	tx  wtx
-	res chan error
+	ctx   context.Context
+	fn    txFunc
+	alone bool // runs in a batch of its own (doAlone)
+	err   error
+	tx    wtx
+	res   chan error
 }
 
 func newBatcher(s *Store, max int, linger time.Duration) *batcher {
@@ -105,7 +112,14 @@ func newBatcher(s *Store, max int, linger time.Duration) *batcher {
 }
 
 func (b *batcher) do(ctx context.Context, fn txFunc) error {
-	op := &writeOp{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	return b.queue(ctx, &writeOp{ctx: ctx, fn: fn, res: make(chan error, 1)})
+}
+
+func (b *batcher) doAlone(ctx context.Context, fn txFunc) error {
+	return b.queue(ctx, &writeOp{ctx: ctx, fn: fn, alone: true, res: make(chan error, 1)})
+}
+
+func (b *batcher) queue(ctx context.Context, op *writeOp) error {
 	select {
 	case b.ops <- op:
 	case <-ctx.Done():
@@ -132,17 +146,20 @@ func (b *batcher) loop() {
 	defer close(b.done)
 	batch := make([]*writeOp, 0, b.max)
 	for {
-		var first *writeOp
-		select {
-		case first = <-b.ops:
-		case <-b.quit:
-			// Finish what was queued before the close.
-			for {
-				select {
-				case op := <-b.ops:
-					b.run([]*writeOp{op})
-				default:
-					return
+		first := b.next
+		b.next = nil
+		if first == nil {
+			select {
+			case first = <-b.ops:
+			case <-b.quit:
+				// Finish what was queued before the close.
+				for {
+					select {
+					case op := <-b.ops:
+						b.run([]*writeOp{op})
+					default:
+						return
+					}
 				}
 			}
 		}
@@ -153,11 +170,23 @@ func (b *batcher) loop() {
 			_, _ = b.s.wdb.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 		}
 		batch = append(batch[:0], first)
+		// take adds op to the batch, or keeps it for the next one when it
+		// must run alone; false ends the batch.
+		take := func(op *writeOp) bool {
+			if op.alone {
+				b.next = op
+				return false
+			}
+			batch = append(batch, op)
+			return true
+		}
 	drain:
-		for len(batch) < b.max {
+		for !first.alone && len(batch) < b.max {
 			select {
 			case op := <-b.ops:
-				batch = append(batch, op)
+				if !take(op) {
+					break drain
+				}
 			default:
 				break drain
 			}
@@ -166,7 +195,7 @@ func (b *batcher) loop() {
 		// write), wait a little for more: a commit costs about as much as
 		// tens of writes, so fuller batches raise throughput, for at most
 		// b.linger of added latency. A lone writer never waits.
-		if len(batch) < b.max && b.linger > 0 && b.last > 1 {
+		if !first.alone && b.next == nil && len(batch) < b.max && b.linger > 0 && b.last > 1 {
 			if b.timer == nil {
 				b.timer = time.NewTimer(b.linger)
 			} else {
@@ -176,7 +205,9 @@ func (b *batcher) loop() {
 			for len(batch) < b.max {
 				select {
 				case op := <-b.ops:
-					batch = append(batch, op)
+					if !take(op) {
+						break wait
+					}
 				case <-b.timer.C:
 					break wait
 				}
@@ -307,6 +338,9 @@ func (d *directWriter) do(ctx context.Context, fn txFunc) error {
 	return err
 }
 
+// doAlone is do: on PostgreSQL every operation has its own transaction.
+func (d *directWriter) doAlone(ctx context.Context, fn txFunc) error { return d.do(ctx, fn) }
+
 func (d *directWriter) close() {}
 
 func retryable(err error) bool {
@@ -321,6 +355,15 @@ func (s *Store) write(ctx context.Context, fn txFunc) error {
 		return s.nested(ctx, tx, fn)
 	}
 	return s.writer.do(ctx, fn)
+}
+
+// writeAlone is write for an operation that changes many pages at once (a
+// bulk load, a merge): outside InTx it runs in a transaction of its own.
+func (s *Store) writeAlone(ctx context.Context, fn txFunc) error {
+	if tx, ok := ctx.Value(txKey{}).(*wtx); ok {
+		return s.nested(ctx, tx, fn)
+	}
+	return s.writer.doAlone(ctx, fn)
 }
 
 // txKey carries the open transaction of InTx in a context.

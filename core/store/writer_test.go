@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 )
 
 // One batch, three operations: the middle one writes a row and then fails
@@ -58,6 +61,89 @@ func TestBatchRollsBackTheFailingOperationOnly(t *testing.T) {
 		err := s.rdb.QueryRowContext(ctx, "SELECT value FROM server_settings WHERE name = ?", name).Scan(&v)
 		if got := err == nil; got != want {
 			t.Errorf("row %q present: %v, want %v (%v)", name, got, want, errors.Unwrap(err))
+		}
+	}
+}
+
+// An operation queued with doAlone never shares its transaction: the
+// operations queued before it commit in one batch, it commits in its own,
+// and those after it form the next. Failing, it rolls back its own writes.
+func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := s.writer.(*batcher)
+	txOf := map[string]*sql.Tx{}
+	var mu sync.Mutex
+	op := func(name string, fail bool) txFunc {
+		return func(ctx context.Context, tx *wtx) error {
+			mu.Lock()
+			txOf[name] = tx.Tx.Tx
+			mu.Unlock()
+			if _, err := tx.ExecContext(ctx, "INSERT INTO server_settings (name, value) VALUES (?, 'x')", name); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused")
+			}
+			return nil
+		}
+	}
+	// Hold the writer so that everything below queues up behind it.
+	release, running := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- b.do(ctx, func(ctx context.Context, tx *wtx) error { close(running); <-release; return nil })
+	}()
+	waitQueued := func(n int) {
+		for len(b.ops) < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	<-running
+	type call struct {
+		name        string
+		alone, fail bool
+	}
+	calls := []call{{"a1", false, false}, {"a2", false, false}, {"big", true, true}, {"big2", true, false}, {"c1", false, false}, {"c2", false, false}}
+	results := make([]chan error, len(calls))
+	for i, c := range calls {
+		results[i] = make(chan error, 1)
+		go func() {
+			if c.alone {
+				results[i] <- b.doAlone(ctx, op(c.name, c.fail))
+			} else {
+				results[i] <- b.do(ctx, op(c.name, c.fail))
+			}
+		}()
+		waitQueued(i + 1)
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range calls {
+		if err := <-results[i]; (err != nil) != c.fail {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	same := func(x, y string) bool { return txOf[x] == txOf[y] }
+	if !same("a1", "a2") || !same("c1", "c2") {
+		t.Errorf("neighbours split: %v", txOf)
+	}
+	for _, pair := range [][2]string{{"a2", "big"}, {"big", "big2"}, {"big2", "c1"}, {"big", "c1"}} {
+		if same(pair[0], pair[1]) {
+			t.Errorf("%s and %s shared a transaction", pair[0], pair[1])
+		}
+	}
+	for name, want := range map[string]bool{"a1": true, "a2": true, "big": false, "big2": true, "c1": true, "c2": true} {
+		var v string
+		err := s.rdb.QueryRowContext(ctx, "SELECT value FROM server_settings WHERE name = ?", name).Scan(&v)
+		if got := err == nil; got != want {
+			t.Errorf("row %q present: %v, want %v", name, got, want)
 		}
 	}
 }
