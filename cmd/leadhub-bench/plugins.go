@@ -25,7 +25,7 @@ import (
 // the server beside the same call made bare from this process.
 
 var (
-	pluginLeads = flag.Int("plugin-leads", 6_000, "plugins section: leads created, and enriched by emailnorm, in each run")
+	pluginLeads = flag.Int("plugin-leads", 5_000, "plugins section: leads created, and enriched by emailnorm, in each run")
 	pluginCalls = flag.Int("plugin-calls", 100, "plugins section: enricher calls made one at a time in each run, through the server and bare")
 	pluginBin   = flag.String("plugin", "", "plugins section: the emailnorm binary (default: plugins/emailnorm beside -bin)")
 )
@@ -185,7 +185,15 @@ func enrichRun(env *benchEnv, admin string, i int, seed uint64, n int, plugin st
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		return err
 	}
-	srv, err := newServer(env.bin, dir, admin, "LEADHUB_CONFIG="+cfg)
+	srvEnv := []string{"LEADHUB_CONFIG=" + cfg}
+	if env.o.profile != "" && i == 0 {
+		pa, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
+	}
+	srv, err := newServer(env.bin, dir, admin, srvEnv...)
 	if err != nil {
 		return err
 	}
@@ -239,7 +247,10 @@ func enrichRun(env *benchEnv, admin string, i int, seed uint64, n int, plugin st
 		return err
 	}
 	r.created = time.Since(t0)
+	// With -profile, the first run's enrichment once every lead exists.
+	prof := startProfile(srv, filepath.Join(env.o.profile, "enrich.pprof"), 4*time.Second)
 	end, err := done(m0, n, 30*time.Second+time.Duration(n)*2*time.Millisecond)
+	prof.wait()
 	if err != nil {
 		return fmt.Errorf("enrichment: %w", err)
 	}

@@ -30,7 +30,7 @@ import (
 // Chatwoot) beside the REST API's POST /requests with the same content.
 
 var (
-	webhookEvents   = flag.Int("webhook-events", 10_000, "webhooks section: events delivered in each outbound run")
+	webhookEvents   = flag.Int("webhook-events", 6_000, "webhooks section: events delivered in each outbound run")
 	inboundDuration = flag.Duration("inbound-duration", 3*time.Second, "webhooks section: length of each inbound run")
 	inboundConns    = flag.Int("inbound-conns", 64, "webhooks section: connections of the inbound runs")
 )
@@ -108,7 +108,15 @@ func outboundRun(env *benchEnv, rcv *receiver, admin string, i, n int) (outbound
 	}
 	// The receiver is on loopback. The deliveries held while the events
 	// are created must not time out meanwhile (15 s by default).
-	srv, err := newServer(env.bin, dir, admin, "LEADHUB_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true", "LEADHUB_WEBHOOKS__TIMEOUT=120s")
+	srvEnv := []string{"LEADHUB_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true", "LEADHUB_WEBHOOKS__TIMEOUT=120s"}
+	if env.o.profile != "" && i == 0 {
+		pa, err := freeAddr()
+		if err != nil {
+			return res, err
+		}
+		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
+	}
+	srv, err := newServer(env.bin, dir, admin, srvEnv...)
 	if err != nil {
 		return res, err
 	}
@@ -157,6 +165,8 @@ func outboundRun(env *benchEnv, rcv *receiver, admin string, i, n int) (outbound
 	spid := srv.cmd.Process.Pid
 	cpu0, start := cpuTime(spid), time.Now()
 	rcv.release()
+	// With -profile, the first run's deliveries.
+	prof := startProfile(srv, filepath.Join(env.o.profile, "outbound.pprof"), 2*time.Second)
 	jobs := func(m metricsText, result string) float64 {
 		return m.sum("leadhub_jobs_worked_total", "kind", deliverKind, "result", result) -
 			m0.sum("leadhub_jobs_worked_total", "kind", deliverKind, "result", result)
@@ -172,6 +182,7 @@ func outboundRun(env *benchEnv, rcv *receiver, admin string, i, n int) (outbound
 		}
 		return done >= float64(n) && rcv.unique() >= n, state, nil
 	})
+	prof.wait()
 	if err != nil {
 		return res, err
 	}
@@ -403,7 +414,15 @@ func inboundRuns(env *benchEnv) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	srv, err := newServer(env.bin, dir, "lhadmin_bench_"+uuid.NewString())
+	var srvEnv []string
+	if o.profile != "" {
+		pa, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
+	}
+	srv, err := newServer(env.bin, dir, "lhadmin_bench_"+uuid.NewString(), srvEnv...)
 	if err != nil {
 		return err
 	}
@@ -476,7 +495,13 @@ func inboundRuns(env *benchEnv) error {
 			if err != nil {
 				return err
 			}
+			// With -profile, the first run of each kind.
+			var prof *profiler
+			if run == 0 {
+				prof = startProfile(srv, filepath.Join(o.profile, "inbound-"+strings.Fields(k.name)[0]+".pprof"), *inboundDuration-time.Second)
+			}
 			r := load(srv.addr, k.key, *inboundConns, *inboundDuration, 0, func(i int) call { return k.next(run, i) }, k.check)
+			prof.wait()
 			if r.failed > 0 {
 				return fmt.Errorf("%s: %d failed: %s", k.name, r.failed, r.firstErr)
 			}
