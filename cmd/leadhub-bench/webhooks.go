@@ -69,8 +69,7 @@ func outbound(env *benchEnv) error {
 	}
 	defer rcv.close()
 	admin := "lhadmin_bench_" + uuid.NewString()
-	var rates, bares, cpus []float64
-	var createds []time.Duration
+	var rates, bares, ratios, cpus []float64
 	for i := range o.runs {
 		say("webhooks run %d: %d lead.created deliveries to a receiver in the bench (fresh database)", i+1, n)
 		r, err := outboundRun(env, rcv, admin, i, n)
@@ -84,13 +83,13 @@ func outbound(env *benchEnv) error {
 			return fmt.Errorf("bare client: %w", err)
 		}
 		say("  bare net/http client, 16 workers, the same %d bodies and headers: %.0f posts/s", n, bare)
-		rates, bares, cpus, createds = append(rates, r.rate), append(bares, bare), append(cpus, float64(r.cpu)), append(createds, r.created)
+		rates, bares, ratios, cpus = append(rates, r.rate), append(bares, bare), append(ratios, r.rate/bare), append(cpus, float64(r.cpu))
 	}
 	rate, bare := median(rates), median(bares)
 	env.rep.add(row{fmt.Sprintf("outbound webhooks, %s lead.created deliveries queued, then a loopback receiver answering 204 (signed POST, attempt logged, job completed): deliveries/s", thousands(n)),
 		fmt.Sprintf("%.0f (server CPU %s a delivery)", rate, usec(time.Duration(median(cpus)))),
 		fmt.Sprintf("bare net/http client, 16 workers, same bodies and headers, same receiver: %.0f/s", bare),
-		fmt.Sprintf("%.0f%%", 100*rate/bare), "≥ 3,000/s", verdict(rate >= 3000)})
+		fmt.Sprintf("%.0f%%", 100*median(ratios)), "≥ 3,000/s", verdict(rate >= 3000)})
 	return nil
 }
 
@@ -406,8 +405,8 @@ type inboundKind struct {
 
 // inboundRuns: signed deliveries to a generic and a Chatwoot channel, and
 // the REST API's POST /requests with the same content, each with 64
-// connections for a few seconds, in turn, o.runs times, on one server.
-// Every call creates a new lead and a new request.
+// connections for -inbound-duration a run, in turn, o.runs times, on one
+// server. Every call creates a new lead and a new request.
 func inboundRuns(env *benchEnv) error {
 	o := env.o
 	dir := filepath.Join(env.dir, "webhooks-in")
@@ -485,38 +484,49 @@ func inboundRuns(env *benchEnv) error {
 		return errors.New("a generated body is not JSON")
 	}
 
+	// Each run is cut in slices of about a second, and every slice runs
+	// each kind in turn, a different one first: on a shared machine the
+	// kinds see the same weather, which their ratios need.
+	nSlices := max(1, int((*inboundDuration+time.Second/2)/time.Second))
+	slice := *inboundDuration / time.Duration(nSlices)
 	results := make([][]loadResult, len(kinds))
 	for run := range o.runs {
-		for j := range kinds {
-			// A different kind first in each run.
-			k := &kinds[(j+run)%len(kinds)]
-			idx := (j + run) % len(kinds)
-			m0, err := scrape(srv)
-			if err != nil {
-				return err
-			}
-			// With -profile, the first run of each kind.
-			var prof *profiler
-			if run == 0 {
-				prof = startProfile(srv, filepath.Join(o.profile, "inbound-"+strings.Fields(k.name)[0]+".pprof"), *inboundDuration-time.Second)
-			}
-			r := load(srv.addr, k.key, *inboundConns, *inboundDuration, 0, func(i int) call { return k.next(run, i) }, k.check)
-			prof.wait()
-			if r.failed > 0 {
-				return fmt.Errorf("%s: %d failed: %s", k.name, r.failed, r.firstErr)
-			}
-			if k.metric != "" {
-				m1, err := scrape(srv)
+		merged := make([]loadResult, len(kinds))
+		for sl := range nSlices {
+			for j := range kinds {
+				idx := (j + run + sl) % len(kinds)
+				k := &kinds[idx]
+				m0, err := scrape(srv)
 				if err != nil {
 					return err
 				}
-				ok := m1.sum("leadhub_inbound_deliveries_total", "kind", k.metric, "result", "ok") - m0.sum("leadhub_inbound_deliveries_total", "kind", k.metric, "result", "ok")
-				if int(ok) != r.n {
-					return fmt.Errorf("%s: %d accepted, the server counted %.0f applied", k.name, r.n, ok)
+				// With -profile, the first slice of each kind.
+				var prof *profiler
+				if run == 0 && sl == 0 {
+					prof = startProfile(srv, filepath.Join(o.profile, "inbound-"+strings.Fields(k.name)[0]+".pprof"), slice-time.Second/2)
 				}
+				r := load(srv.addr, k.key, *inboundConns, slice, 0, func(i int) call { return k.next(run, sl*callsPerSlice+i) }, k.check)
+				prof.wait()
+				if r.failed > 0 {
+					return fmt.Errorf("%s: %d failed: %s", k.name, r.failed, r.firstErr)
+				}
+				if k.metric != "" {
+					m1, err := scrape(srv)
+					if err != nil {
+						return err
+					}
+					ok := m1.sum("leadhub_inbound_deliveries_total", "kind", k.metric, "result", "ok") - m0.sum("leadhub_inbound_deliveries_total", "kind", k.metric, "result", "ok")
+					if int(ok) != r.n {
+						return fmt.Errorf("%s: %d accepted, the server counted %.0f applied", k.name, r.n, ok)
+					}
+				}
+				merged[idx] = mergeLoads(merged[idx], r)
 			}
+		}
+		for j, k := range kinds {
+			r := merged[j]
 			say("inbound run %d, %s, %d connections: %.0f/s, p50 %s, p99 %s", run+1, k.name, *inboundConns, r.rate(), ms(r.pct(50)), ms(r.pct(99)))
-			results[idx] = append(results[idx], r)
+			results[j] = append(results[j], r)
 		}
 	}
 	sum := func(rs []loadResult) (float64, time.Duration, time.Duration) {
@@ -530,12 +540,34 @@ func inboundRuns(env *benchEnv) error {
 	rr, r50, r99 := sum(results[0])
 	for j, k := range kinds[1:] {
 		rate, p50, p99 := sum(results[j+1])
+		// The ratio of each run's rates, then their median.
+		var ratios []float64
+		for run, r := range results[j+1] {
+			ratios = append(ratios, r.rate()/results[0][run].rate())
+		}
 		env.rep.add(row{fmt.Sprintf("inbound %s, signed, new lead and request each, %d conns: accepted/s, p50 / p99", k.name, *inboundConns),
 			fmt.Sprintf("%.0f, %s / %s", rate, ms(p50), ms(p99)),
 			fmt.Sprintf("%s, same lead and request: %.0f/s, %s / %s", kinds[0].name, rr, ms(r50), ms(r99)),
-			fmt.Sprintf("%.0f%%", 100*rate/rr), "≥ 3,000/s", verdict(rate >= 3000)})
+			fmt.Sprintf("%.0f%%", 100*median(ratios)), "≥ 3,000/s", verdict(rate >= 3000)})
 	}
 	return nil
+}
+
+// callsPerSlice spaces the call numbers of an inbound run's slices: no
+// slice makes this many calls.
+const callsPerSlice = 10_000_000
+
+// mergeLoads adds the load b to a: calls, time and latencies.
+func mergeLoads(a, b loadResult) loadResult {
+	a.n += b.n
+	a.failed += b.failed
+	a.elapsed += b.elapsed
+	a.lat = append(a.lat, b.lat...)
+	sortDurations(a.lat)
+	if a.firstErr == "" {
+		a.firstErr = b.firstErr
+	}
+	return a
 }
 
 // createChannel creates an inbound channel and returns its id and secret.
@@ -580,7 +612,8 @@ func requestData(seed uint64, prefix string, run, i int) []byte {
 // message), for a new contact and conversation: call i of a run.
 func chatwootConversation(seed uint64, run, i int) []byte {
 	p := personN(i, seed+uint64(run)<<8+'c')
-	conv, contact := (run+1)*10_000_000+i, (run+1)*10_000_000+i
+	conv := (run+1)*1_000_000_000 + i // call numbers stay far below 10⁹
+	contact := conv
 	ts := time.Now().Unix()
 	return fmt.Appendf(nil, chatwootTemplate, conv, contact, p.userID, p.email, p.fullname, conv*10, ts)
 }
