@@ -25,7 +25,7 @@ import (
 // the server beside the same call made bare from this process.
 
 var (
-	pluginLeads = flag.Int("plugin-leads", 5_000, "plugins section: leads created, and enriched by emailnorm, in each run")
+	pluginLeads = flag.Int("plugin-leads", 4_000, "plugins section: leads created, and enriched by emailnorm, in each run")
 	pluginCalls = flag.Int("plugin-calls", 100, "plugins section: enricher calls made one at a time in each run, through the server and bare")
 	pluginBin   = flag.String("plugin", "", "plugins section: the emailnorm binary (default: plugins/emailnorm beside -bin)")
 )

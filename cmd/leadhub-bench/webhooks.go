@@ -30,7 +30,7 @@ import (
 // Chatwoot) beside the REST API's POST /requests with the same content.
 
 var (
-	webhookEvents   = flag.Int("webhook-events", 6_000, "webhooks section: events delivered in each outbound run")
+	webhookEvents   = flag.Int("webhook-events", 5_000, "webhooks section: events delivered in each outbound run")
 	inboundDuration = flag.Duration("inbound-duration", 3*time.Second, "webhooks section: length of each inbound run")
 	inboundConns    = flag.Int("inbound-conns", 64, "webhooks section: connections of the inbound runs")
 )
