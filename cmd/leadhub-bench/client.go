@@ -42,7 +42,7 @@ func (c *conn) close() {
 
 // do sends one request and reads the whole answer. The body it returns is
 // valid until the next call.
-func (c *conn) do(method, path, key string, body []byte) (int, []byte, error) {
+func (c *conn) do(method, path, key string, body []byte, header ...string) (int, []byte, error) {
 	if c.c == nil {
 		nc, err := dial(c.addr)
 		if err != nil {
@@ -50,7 +50,7 @@ func (c *conn) do(method, path, key string, body []byte) (int, []byte, error) {
 		}
 		*c = *nc
 	}
-	status, b, err := c.roundTrip(method, path, key, body)
+	status, b, err := c.roundTrip(method, path, key, body, header)
 	if err != nil {
 		c.c.Close()
 		c.c = nil
@@ -58,7 +58,7 @@ func (c *conn) do(method, path, key string, body []byte) (int, []byte, error) {
 	return status, b, err
 }
 
-func (c *conn) roundTrip(method, path, key string, body []byte) (int, []byte, error) {
+func (c *conn) roundTrip(method, path, key string, body []byte, header []string) (int, []byte, error) {
 	w := c.w
 	w.WriteString(method)
 	w.WriteByte(' ')
@@ -67,6 +67,12 @@ func (c *conn) roundTrip(method, path, key string, body []byte) (int, []byte, er
 	if key != "" {
 		w.WriteString("Authorization: Bearer ")
 		w.WriteString(key)
+		w.WriteString("\r\n")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		w.WriteString(header[i])
+		w.WriteString(": ")
+		w.WriteString(header[i+1])
 		w.WriteString("\r\n")
 	}
 	if body != nil {
@@ -154,6 +160,7 @@ func (c *conn) roundTrip(method, path, key string, body []byte) (int, []byte, er
 type call struct {
 	method, path string
 	body         []byte
+	header       []string // more header lines: name, value, name, value…
 }
 
 // loadResult is what a load run measured.
@@ -201,7 +208,7 @@ func load(addr, key string, conns int, d time.Duration, limit int, next func(i i
 				}
 				cl := next(i)
 				t0 := time.Now()
-				status, body, err := c.do(cl.method, cl.path, key, cl.body)
+				status, body, err := c.do(cl.method, cl.path, key, cl.body, cl.header...)
 				el := time.Since(t0)
 				ok := err == nil && status < 400
 				if err == nil && check != nil {

@@ -373,27 +373,6 @@ func (r *receiver) bare(workers int) (float64, error) {
 	return float64(len(bodies)) / took.Seconds(), nil
 }
 
-// withHeaders returns a request target for the bench's client (client.go)
-// that carries extra header lines, given as name, value pairs. The client
-// writes the target as it is, then " HTTP/1.1" and its own headers: the
-// extra lines ride between the two, and the last of them, X-Bench-Target,
-// takes the " HTTP/1.1" that follows as its value. This keeps the inbound
-// loads on the same client, with the same cost and timing, as the REST
-// baseline they are compared with.
-func withHeaders(path string, kv ...string) string {
-	var b strings.Builder
-	b.WriteString(path)
-	b.WriteString(" HTTP/1.1\r\n")
-	for i := 0; i+1 < len(kv); i += 2 {
-		b.WriteString(kv[i])
-		b.WriteString(": ")
-		b.WriteString(kv[i+1])
-		b.WriteString("\r\n")
-	}
-	b.WriteString("X-Bench-Target:")
-	return b.String()
-}
-
 // inboundKind is one kind of inbound load.
 type inboundKind struct {
 	name   string
@@ -463,8 +442,8 @@ func inboundRuns(env *benchEnv) error {
 				body := append(append([]byte(`{"type":"request.created","data":`), requestData(seed, "g", run, i)...), '}')
 				id := fmt.Sprintf("msg_%x_%d_%d", seed, run, i)
 				ts := time.Now().Unix()
-				return call{method: "POST", body: body, path: withHeaders("/v1/inbound/"+genericID,
-					"webhook-id", id, "webhook-timestamp", strconv.FormatInt(ts, 10), "webhook-signature", signStandard(gkey, id, ts, body))}
+				return call{method: "POST", body: body, path: "/v1/inbound/" + genericID, header: []string{
+					"webhook-id", id, "webhook-timestamp", strconv.FormatInt(ts, 10), "webhook-signature", signStandard(gkey, id, ts, body)}}
 			},
 			check: accepted},
 		{name: "Chatwoot `conversation_created`", metric: "chatwoot",
@@ -474,9 +453,9 @@ func inboundRuns(env *benchEnv) error {
 				m := hmac.New(sha256.New, []byte(cwSecret))
 				m.Write([]byte(ts + "."))
 				m.Write(body)
-				return call{method: "POST", body: body, path: withHeaders("/v1/inbound/"+chatwootID,
+				return call{method: "POST", body: body, path: "/v1/inbound/" + chatwootID, header: []string{
 					"X-Chatwoot-Delivery", fmt.Sprintf("%x-%d-%d", seed, run, i), "X-Chatwoot-Timestamp", ts,
-					"X-Chatwoot-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))}
+					"X-Chatwoot-Signature", "sha256=" + hex.EncodeToString(m.Sum(nil))}}
 			},
 			check: accepted},
 	}
