@@ -70,6 +70,21 @@ func runPostgres(env *benchEnv) error {
 	}
 	var version string
 	admin.QueryRow("SHOW server_version").Scan(&version)
+	// An interrupted bench leaves its databases behind: say so, but leave
+	// them, as another bench may be using them.
+	if rows, err := admin.Query("SELECT datname FROM pg_database WHERE datname LIKE 'leadhub\\_bench\\_%'"); err == nil {
+		var left []string
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				left = append(left, n)
+			}
+		}
+		rows.Close()
+		if len(left) > 0 {
+			say("postgres: databases of earlier (interrupted?) benches are still there: %s (DROP DATABASE … WITH (FORCE) when no bench runs)", strings.Join(left, ", "))
+		}
+	}
 	cpuNote := pgProcsVisible()
 	if cpuNote != "" {
 		say("postgres: %s", cpuNote)
