@@ -104,7 +104,7 @@ func runMerge(env *benchEnv) error {
 	}
 	mt, rt, ft := median(merges), median(raws), fill.elapsed
 	env.rep.add(row{fmt.Sprintf("merge a lead with %s requests into another (`POST /leads/{id}/merge`)", thousands(mergeBigRequests)), ms(mt),
-		fmt.Sprintf("raw SQLite UPDATE of the same rows, copy of the file: %s; ingesting the %s requests: %s", ms(rt), thousands(mergeBigRequests), ft.Round(10*time.Millisecond)),
+		fmt.Sprintf("raw SQLite UPDATE of the same request rows and user id, on a copy of the file: %s; ingesting the %s requests: %s", ms(rt), thousands(mergeBigRequests), ft.Round(10*time.Millisecond)),
 		fmt.Sprintf("%.1f× raw", float64(mt)/float64(max(rt, time.Microsecond))), "< 1 s", verdict(mt < time.Second)})
 	env.rep.add(row{"undo of that merge (`POST /merges/{id}/undo`)", ms(median(undos)), "", "", "", ""})
 

@@ -103,7 +103,11 @@ func runPostgres(env *benchEnv) error {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	pg := &pgSeed{env: env, adminKey: adminKey, seed: seed, admin: admin, base: u, db: "leadhub_bench_" + hex.EncodeToString(rnd[:])}
-	defer pg.drop(pg.db)
+	defer func() {
+		if err := pg.drop(pg.db); err != nil {
+			say("postgres: %v", err)
+		}
+	}()
 	err = pg.postgres()
 	if e := <-sqDone; e != nil {
 		return e
@@ -156,7 +160,7 @@ func runPostgres(env *benchEnv) error {
 	benchms := func(w pgWindow) float64 { return w.bench }
 	sRate, oneRate, twoRate := med(sqs, rate), med(one, rate), med(two, rate)
 	rToS, rToOne := median(toSQLite), median(toOne)
-	env.rep.add(row{fmt.Sprintf("ingest on SQLite (this section's baseline: a fresh server each run), %d conns: requests/s, p50 / p99", o.conns),
+	env.rep.add(row{fmt.Sprintf("ingest on SQLite (the baseline: a server of its own on a fresh copy each run), %d conns: requests/s, p50 / p99", o.conns),
 		fmt.Sprintf("%.0f, %s", sRate, lat(sqs)), "", "", "", ""})
 	env.rep.add(row{fmt.Sprintf("ingest on PostgreSQL, one replica, %d conns: requests/s, p50 / p99", o.conns),
 		fmt.Sprintf("%.0f, %s", oneRate, lat(one)), fmt.Sprintf("SQLite: %.0f/s", sRate), fmt.Sprintf("%.2f× (median of each run's ratio)", rToS),
@@ -180,9 +184,9 @@ func runPostgres(env *benchEnv) error {
 		// On separate machines each process has cores of its own: a core
 		// carries 1000 / (CPU ms per request) ingests a second.
 		lh := med(two, func(w pgWindow) float64 { return w.leadhub[0] + w.leadhub[1] })
-		pg := med(two, pgms)
+		db := med(two, pgms)
 		env.rep.add(row{"what the CPU figures predict with replicas on machines of their own: ingests/s one core carries",
-			fmt.Sprintf("replica: %.0f; PostgreSQL: %.0f", 1000/lh, 1000/pg),
+			fmt.Sprintf("replica: %.0f; PostgreSQL: %.0f", 1000/lh, 1000/db),
 			fmt.Sprintf("SQLite, one process: %.0f", 1000/med(sqs, proc(0))), "", "", ""})
 	}
 	return nil
