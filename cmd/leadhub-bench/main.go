@@ -103,6 +103,11 @@ func say(format string, args ...any) {
 }
 
 func run(o options) error {
+	for _, name := range strings.Split(o.only, ",") {
+		if o.only != "" && name != "core" && !slices.ContainsFunc(sections, func(s section) bool { return s.name == name }) {
+			return fmt.Errorf("-only: no section %q (core, %s)", name, sectionNames())
+		}
+	}
 	if (o.wants("core") && o.leads < 4000) || o.runs < 1 || o.conns < 1 {
 		return fmt.Errorf("want -leads of at least 4000, -runs and -conns of at least 1")
 	}
