@@ -127,7 +127,7 @@ func runMerge(env *benchEnv) error {
 				}
 				mg.start()
 			}
-			r := ingestWindow([]string{srv.addr}, key, o.conns, o.duration, st)
+			r := ingestWindow([]string{srv.addr}, key, o.conns, *window, st)
 			var n int
 			var lat []time.Duration
 			if merging {

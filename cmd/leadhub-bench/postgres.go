@@ -405,7 +405,7 @@ func pgMeasure(env *benchEnv, servers []*server, key string, st *stream, admin *
 		}
 		pgs = startPGSampler(db)
 	}
-	r := ingestWindow(addrs, key, env.o.conns, env.o.duration, st)
+	r := ingestWindow(addrs, key, env.o.conns, *window, st)
 	var pg pgCPU
 	if pgs != nil {
 		pg = pgs.stop()

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"flag"
 	"slices"
 	"strings"
+	"time"
 )
+
+// window is the length of one ingest window in the sections beyond the
+// core one (merge, postgres), which compare several configurations in
+// turn: shorter than the core's runs, to keep make bench under 10 minutes.
+var window = flag.Duration("window", 3*time.Second, "length of one ingest window in the merge and postgres sections")
 
 // benchEnv is what every section of the bench shares: the options, the
 // leadhub binary, the work folder, the run's random seed and the table.
