@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.known, "known", 10_000, "leads that exist before an ingest run starts")
 	flag.IntVar(&o.bulkConns, "bulk-conns", 2, "connections of the bulk load")
 	flag.IntVar(&o.lookupConns, "lookup-conns", 4, "connections of the lookup loads")
-	flag.IntVar(&o.lookups, "lookups", 10_000, "lookups of each kind")
+	flag.IntVar(&o.lookups, "lookups", 5_000, "lookups of each kind")
 	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder, removed at the end)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.StringVar(&o.out, "out", "", "also write the table (Markdown) to this file")
