@@ -203,7 +203,10 @@ func (s *Store) openPostgres(url string, opts Options) error {
 		opts.MaxConns = 16
 	}
 	db.SetMaxOpenConns(opts.MaxConns)
-	db.SetMaxIdleConns(min(opts.MaxConns, 4))
+	// Keep every connection between bursts of load: one closed after a
+	// burst was a new session (a backend started, statements prepared again)
+	// at the next. A minute without use still closes it.
+	db.SetMaxIdleConns(opts.MaxConns)
 	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.Ping(); err != nil {
 		db.Close()
