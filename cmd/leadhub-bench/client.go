@@ -182,22 +182,25 @@ func (r loadResult) pct(p float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))]
 }
 
-// load runs conns closed-loop clients until d has passed or limit calls have
-// been made (0: no limit). next builds call i; check, when set, sees each
-// answer (from the client's goroutine) and says whether it succeeded.
-func load(addr, key string, conns int, d time.Duration, limit int, next func(i int) call, check func(status int, body []byte) bool) loadResult {
+// drive runs workers closed-loop goroutines until d has passed or limit
+// calls have been made (0: no limit), and gathers the latency of every call
+// that succeeded. Each worker gets its call function from newWorker (its own
+// connection, scan buffers…) and closes it with the func returned beside.
+func drive(workers int, d time.Duration, limit int, newWorker func() (work func(i int) error, done func())) loadResult {
 	var issued atomic.Int64
 	var mu sync.Mutex
 	var res loadResult
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	start := time.Now()
-	for w := 0; w < conns; w++ {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &conn{addr: addr}
-			defer c.close()
+			work, done := newWorker()
+			if done != nil {
+				defer done()
+			}
 			lat := make([]time.Duration, 0, 4096)
 			failed := 0
 			firstErr := ""
@@ -206,26 +209,15 @@ func load(addr, key string, conns int, d time.Duration, limit int, next func(i i
 				if (limit > 0 && i >= limit) || time.Now().After(deadline) {
 					break
 				}
-				cl := next(i)
 				t0 := time.Now()
-				status, body, err := c.do(cl.method, cl.path, key, cl.body, cl.header...)
-				el := time.Since(t0)
-				ok := err == nil && status < 400
-				if err == nil && check != nil {
-					ok = check(status, body)
-				}
-				if !ok {
+				if err := work(i); err != nil {
 					failed++
 					if firstErr == "" {
-						if err != nil {
-							firstErr = err.Error()
-						} else {
-							firstErr = fmt.Sprintf("%s %s: %d %.200s", cl.method, cl.path, status, body)
-						}
+						firstErr = err.Error()
 					}
 					continue
 				}
-				lat = append(lat, el)
+				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
 			res.lat = append(res.lat, lat...)
@@ -241,4 +233,28 @@ func load(addr, key string, conns int, d time.Duration, limit int, next func(i i
 	res.n = len(res.lat)
 	slices.Sort(res.lat)
 	return res
+}
+
+// load runs conns closed-loop clients until d has passed or limit calls have
+// been made (0: no limit). next builds call i; check, when set, sees each
+// answer (from the client's goroutine) and says whether it succeeded.
+func load(addr, key string, conns int, d time.Duration, limit int, next func(i int) call, check func(status int, body []byte) bool) loadResult {
+	return drive(conns, d, limit, func() (func(int) error, func()) {
+		c := &conn{addr: addr}
+		return func(i int) error {
+			cl := next(i)
+			status, body, err := c.do(cl.method, cl.path, key, cl.body, cl.header...)
+			if err != nil {
+				return err
+			}
+			ok := status < 400
+			if check != nil {
+				ok = check(status, body)
+			}
+			if !ok {
+				return fmt.Errorf("%s %s: %d %.200s", cl.method, cl.path, status, body)
+			}
+			return nil
+		}, c.close
+	})
 }

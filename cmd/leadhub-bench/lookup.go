@@ -3,8 +3,6 @@ package main
 import (
 	"database/sql"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -34,54 +32,25 @@ func direct(path, query string, conns, n int, args func(i int) []any) (loadResul
 		return loadResult{}, err
 	}
 	defer stmt.Close()
-	var issued atomic.Int64
-	var mu sync.Mutex
-	var res loadResult
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			vals := make([]sql.RawBytes, 20)
-			ptrs := make([]any, 20)
-			for i := range vals {
-				ptrs[i] = &vals[i]
+	return drive(conns, time.Hour, n, func() (func(int) error, func()) {
+		vals := make([]sql.RawBytes, 20)
+		ptrs := make([]any, 20)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		return func(i int) error {
+			rows, err := stmt.Query(args(i)...)
+			if err != nil {
+				return err
 			}
-			for {
-				i := int(issued.Add(1) - 1)
-				if i >= n {
-					break
-				}
-				t0 := time.Now()
-				rows, err := stmt.Query(args(i)...)
-				if err == nil {
-					for rows.Next() {
-						rows.Scan(ptrs...)
-					}
-					err = rows.Err()
-					rows.Close()
-				}
-				if err != nil {
-					mu.Lock()
-					res.failed++
-					res.firstErr = err.Error()
-					mu.Unlock()
-					continue
-				}
-				lat = append(lat, time.Since(t0))
+			for rows.Next() {
+				rows.Scan(ptrs...)
 			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.n = len(res.lat)
-	sortDurations(res.lat)
-	return res, nil
+			err = rows.Err()
+			rows.Close()
+			return err
+		}, nil
+	}), nil
 }
 
 func countLeadsGo(path string) (int, error) {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -315,42 +314,14 @@ func storeIngest(path string, seed uint64, known, conns int, d time.Duration) (l
 		}
 	}
 	st := newStream(seed, known)
-	var issued atomic.Int64
-	var mu sync.Mutex
-	var res loadResult
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			for time.Now().Before(deadline) {
-				pp := st.next()
-				i := int(issued.Add(1))
-				t0 := time.Now()
-				_, err := s.IngestRequest(ctx, p.ID, core.Ingest{UserID: pp.userID, Channel: "web",
-					FirstText: fmt.Sprintf("Hello, I have a question about my order %d", i), Attributes: map[string]any{"page": "/pricing", "utm_source": "newsletter"},
-					Lead: core.LeadFields{Fullname: &pp.fullname, Email: &pp.email}, LeadAttributes: map[string]any{"plan": []string{"free", "pro", "team"}[pp.n%3]},
-					Actor: "key:bench"})
-				if err != nil {
-					mu.Lock()
-					res.failed++
-					res.firstErr = err.Error()
-					mu.Unlock()
-					continue
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.n = len(res.lat)
-	sortDurations(res.lat)
-	return res, nil
+	return drive(conns, d, 0, func() (func(int) error, func()) {
+		return func(i int) error {
+			pp := st.next()
+			_, err := s.IngestRequest(ctx, p.ID, core.Ingest{UserID: pp.userID, Channel: "web",
+				FirstText: fmt.Sprintf("Hello, I have a question about my order %d", i), Attributes: map[string]any{"page": "/pricing", "utm_source": "newsletter"},
+				Lead: core.LeadFields{Fullname: &pp.fullname, Email: &pp.email}, LeadAttributes: map[string]any{"plan": []string{"free", "pro", "team"}[pp.n%3]},
+				Actor: "key:bench"})
+			return err
+		}, nil
+	}), nil
 }
