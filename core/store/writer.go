@@ -170,6 +170,24 @@ func (b *batcher) loop() {
 			_, _ = b.s.wdb.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 		}
 		batch = append(batch[:0], first)
+		if first.alone {
+			// Large operations queued one after another share a
+			// transaction (runAlone): fewer commits, and pages that two of
+			// them change are written once.
+		group:
+			for len(batch) < maxAloneGroup {
+				select {
+				case op := <-b.ops:
+					if !op.alone {
+						b.next = op
+						break group
+					}
+					batch = append(batch, op)
+				default:
+					break group
+				}
+			}
+		}
 		// take adds op to the batch, or keeps it for the next one when it
 		// must run alone; false ends the batch.
 		take := func(op *writeOp) bool {
@@ -219,9 +237,45 @@ func (b *batcher) loop() {
 	}
 }
 
+// maxAloneGroup bounds the large operations that share a transaction.
+const maxAloneGroup = 4
+
 func (b *batcher) run(batch []*writeOp) {
+	if len(batch) > 1 && batch[0].alone {
+		b.runAlone(batch)
+		return
+	}
 	start := time.Now()
-	err := b.runTx(batch)
+	err := b.runTx(batch, true)
+	b.finish(batch, start, err)
+}
+
+// runAlone runs large operations in one transaction without savepoints
+// (each would journal every page it changes). Should one of them fail, the
+// transaction is rolled back and each runs again in a transaction of its
+// own, so that one failure costs the others a retry, never their writes.
+func (b *batcher) runAlone(batch []*writeOp) {
+	start := time.Now()
+	// An error here means nothing committed. (An operation whose caller
+	// gave up before it ran is skipped; the others commit.)
+	if err := b.runTx(batch, false); err == nil {
+		b.finish(batch, start, nil)
+		return
+	}
+	b.s.metrics.TxDone(len(batch), time.Since(start), errRetriedAlone)
+	for _, op := range batch {
+		op.err = nil
+		b.run([]*writeOp{op})
+	}
+}
+
+// errRetriedAlone marks a transaction of large operations rolled back to be
+// run again one by one.
+var errRetriedAlone = errors.New("rolled back: its operations run again one by one")
+
+// finish ends a batch: the transaction's outcome goes to every caller, and
+// the work promised after the commit runs.
+func (b *batcher) finish(batch []*writeOp, start time.Time, err error) {
 	b.s.metrics.TxDone(len(batch), time.Since(start), err)
 	if b.s.checkpoints != nil {
 		b.s.checkpoints.committed()
@@ -239,7 +293,10 @@ func (b *batcher) run(batch []*writeOp) {
 	}
 }
 
-func (b *batcher) runTx(batch []*writeOp) error {
+// runTx runs a batch in one transaction, each operation inside a savepoint
+// of its own when savepoints is true (and there is more than one). Without
+// savepoints, the first failure rolls back the transaction.
+func (b *batcher) runTx(batch []*writeOp, savepoints bool) error {
 	// The operations run detached from their callers' contexts: a cancelled
 	// context would interrupt SQLite mid-statement, which rolls back the whole
 	// shared transaction, not just that caller's part.
@@ -255,10 +312,15 @@ func (b *batcher) runTx(batch []*writeOp) error {
 			continue
 		}
 		op.tx = wtx{Tx: tx}
-		if len(batch) == 1 {
+		if len(batch) == 1 || !savepoints {
 			op.err = op.fn(context.WithoutCancel(op.ctx), &op.tx)
 			if op.err == nil {
 				ok++
+				continue
+			}
+			if !savepoints {
+				_ = tx.Rollback()
+				return op.err
 			}
 			continue
 		}

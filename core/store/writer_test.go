@@ -65,9 +65,11 @@ func TestBatchRollsBackTheFailingOperationOnly(t *testing.T) {
 	}
 }
 
-// An operation queued with doAlone never shares its transaction: the
-// operations queued before it commit in one batch, it commits in its own,
-// and those after it form the next. Failing, it rolls back its own writes.
+// An operation queued with doAlone never shares its transaction with
+// ordinary ones: those queued before it commit in one batch, those after it
+// in the next. Large operations queued one after another share one, without
+// savepoints; when one of them fails, each runs again alone, so that the
+// failure rolls back its own writes only.
 func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -77,11 +79,13 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 	defer s.Close()
 	b := s.writer.(*batcher)
 	txOf := map[string]*sql.Tx{}
+	runs := map[string]int{}
 	var mu sync.Mutex
 	op := func(name string, fail bool) txFunc {
 		return func(ctx context.Context, tx *wtx) error {
 			mu.Lock()
 			txOf[name] = tx.Tx.Tx
+			runs[name]++
 			mu.Unlock()
 			if _, err := tx.ExecContext(ctx, "INSERT INTO server_settings (name, value) VALUES (?, 'x')", name); err != nil {
 				return err
@@ -108,7 +112,8 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 		name        string
 		alone, fail bool
 	}
-	calls := []call{{"a1", false, false}, {"a2", false, false}, {"big", true, true}, {"big2", true, false}, {"c1", false, false}, {"c2", false, false}}
+	calls := []call{{"a1", false, false}, {"a2", false, false}, {"big2", true, false}, {"big", true, true},
+		{"c1", false, false}, {"c2", false, false}, {"big3", true, false}, {"big4", true, false}, {"d1", false, false}}
 	results := make([]chan error, len(calls))
 	for i, c := range calls {
 		results[i] = make(chan error, 1)
@@ -131,15 +136,22 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 		}
 	}
 	same := func(x, y string) bool { return txOf[x] == txOf[y] }
-	if !same("a1", "a2") || !same("c1", "c2") {
-		t.Errorf("neighbours split: %v", txOf)
+	for _, pair := range [][2]string{{"a1", "a2"}, {"c1", "c2"}, {"big3", "big4"}} {
+		if !same(pair[0], pair[1]) {
+			t.Errorf("%s and %s did not share a transaction", pair[0], pair[1])
+		}
 	}
-	for _, pair := range [][2]string{{"a2", "big"}, {"big", "big2"}, {"big2", "c1"}, {"big", "c1"}} {
+	for _, pair := range [][2]string{{"a2", "big2"}, {"big2", "big"}, {"big", "c1"}, {"c2", "big3"}, {"big4", "d1"}} {
 		if same(pair[0], pair[1]) {
 			t.Errorf("%s and %s shared a transaction", pair[0], pair[1])
 		}
 	}
-	for name, want := range map[string]bool{"a1": true, "a2": true, "big": false, "big2": true, "c1": true, "c2": true} {
+	// big failed after big2 in their shared transaction: both ran again,
+	// alone, and big2's first writes were rolled back with big's.
+	if runs["big"] != 2 || runs["big2"] != 2 || runs["big3"] != 1 {
+		t.Errorf("runs: %v", runs)
+	}
+	for name, want := range map[string]bool{"a1": true, "a2": true, "big": false, "big2": true, "c1": true, "c2": true, "big3": true, "big4": true, "d1": true} {
 		var v string
 		err := s.rdb.QueryRowContext(ctx, "SELECT value FROM server_settings WHERE name = ?", name).Scan(&v)
 		if got := err == nil; got != want {
