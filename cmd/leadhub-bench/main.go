@@ -135,6 +135,7 @@ func run(o options) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
+		undoInterrupted()
 		if !o.keep && o.dir == "" {
 			time.Sleep(500 * time.Millisecond)
 			os.RemoveAll(dir)

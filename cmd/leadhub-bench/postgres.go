@@ -242,6 +242,7 @@ func (p *pgSeed) postgres() error {
 	if _, err := p.admin.Exec("CREATE DATABASE " + p.db); err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
+	p.dropLater(p.db)
 	dir := filepath.Join(p.env.dir, "pg-seed")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -259,7 +260,13 @@ func (p *pgSeed) drop(db string) error {
 	if _, err := p.admin.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", db, err)
 	}
+	undone("postgres " + db)
 	return nil
+}
+
+// dropLater has an interrupted bench drop database db on its way out.
+func (p *pgSeed) dropLater(db string) {
+	onInterrupt("postgres "+db, func() { p.admin.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)") })
 }
 
 // copyDB makes database db from the seeded one. The seeding server's
@@ -276,6 +283,7 @@ func (p *pgSeed) copyDB(db string) error {
 	if err != nil {
 		return fmt.Errorf("create database %s from %s: %w", db, p.db, err)
 	}
+	p.dropLater(db)
 	return nil
 }
 

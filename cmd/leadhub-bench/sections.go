@@ -4,6 +4,7 @@ import (
 	"flag"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,4 +55,37 @@ func (o options) wants(name string) bool {
 		return true
 	}
 	return slices.Contains(strings.Split(o.only, ","), name)
+}
+
+// interrupted holds what an interrupted bench must still undo outside its
+// work folder (the PostgreSQL databases it made), run by main's signal
+// handler before it exits.
+var interrupted struct {
+	sync.Mutex
+	undo map[string]func()
+}
+
+// onInterrupt registers undo under name, replacing any earlier one.
+func onInterrupt(name string, undo func()) {
+	interrupted.Lock()
+	defer interrupted.Unlock()
+	if interrupted.undo == nil {
+		interrupted.undo = map[string]func(){}
+	}
+	interrupted.undo[name] = undo
+}
+
+// undone forgets name's undo: the section did it itself.
+func undone(name string) {
+	interrupted.Lock()
+	defer interrupted.Unlock()
+	delete(interrupted.undo, name)
+}
+
+func undoInterrupted() {
+	interrupted.Lock()
+	defer interrupted.Unlock()
+	for _, f := range interrupted.undo {
+		f()
+	}
 }
