@@ -394,6 +394,15 @@ func runCore(env *benchEnv) (int, error) {
 			func(i int) call { return call{method: "GET", path: base + "?limit=20&q=" + url.QueryEscape(two(i))} },
 			directQueries["q"], func(i int) []any { return []any{pid, fts(two(i))} }},
 	}
+	// The floor of a lookup over HTTP on this machine at this concurrency:
+	// the server's cheapest answer, right before the lookups.
+	hz := load(srv.addr, "", o.lookupConns, time.Minute, o.lookups, func(int) call { return call{method: "GET", path: "/healthz"} }, nil)
+	if hz.failed > 0 {
+		return 0, fmt.Errorf("healthz: %d failed: %s", hz.failed, hz.firstErr)
+	}
+	say("  GET /healthz, %d connections: p50 %s, p99 %s", o.lookupConns, ms(hz.pct(50)), ms(hz.pct(99)))
+	rep.add(row{fmt.Sprintf("`GET /healthz` at the lookups' concurrency (%d conns): p50 / p99", o.lookupConns), ms(hz.pct(50)) + " / " + ms(hz.pct(99)),
+		"", fmt.Sprintf("%.0f/s", hz.rate()), "", ""})
 	for _, lk := range lookups {
 		var prof *profiler
 		if o.profile != "" && strings.Contains(lk.name, "two prefixes") {
