@@ -26,6 +26,7 @@ package pluginhost
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,16 @@ type Store interface {
 	EventsByID(ctx context.Context, ids []string) ([]core.Event, error)
 	// UpdateLead applies an enricher's patch (core.LeadService).
 	UpdateLead(ctx context.Context, projectID, id string, p core.LeadPatch, actor string) (*core.Lead, error)
+}
+
+// PatchApplier is a Store that applies many enricher patches in one write
+// (store.Store does): the patches of a batch then cost one operation of the
+// store's write path instead of one each. Errors are per patch (errs) or of
+// the write as a whole (err: nothing was written). within, when set, runs
+// last in the same transaction.
+type PatchApplier interface {
+	ApplyLeadPatches(ctx context.Context, projectIDs, leadIDs []string, patches []core.LeadPatch, actor string,
+		within func(ctx context.Context, tx *sql.Tx) error) (errs []error, err error)
 }
 
 // Suggester records a detector's findings (core.DuplicateService).
