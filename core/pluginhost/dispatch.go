@@ -265,7 +265,7 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		h.writePatches(ctx, p, ready, patches, res)
+		h.writePatches(ctx, p, batch, ready, patches, res)
 	}()
 	var wg sync.WaitGroup
 	g := newGate()
@@ -305,7 +305,7 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 
 // writePatches writes the patches whose indexes come on ready until it is
 // closed: each time, all those that have arrived, in one store operation.
-func (h *Host) writePatches(ctx context.Context, p *plugin, ready <-chan int, patches []*leadPatch, res []core.JobResult) {
+func (h *Host) writePatches(ctx context.Context, p *plugin, batch []core.Job, ready <-chan int, patches []*leadPatch, res []core.JobResult) {
 	group := make([]int, 0, callMaxBatch)
 	for i := range ready {
 		group = append(group[:0], i)
@@ -321,28 +321,54 @@ func (h *Host) writePatches(ctx context.Context, p *plugin, ready <-chan int, pa
 				break gather
 			}
 		}
-		h.writeGroup(ctx, p, group, patches, res)
+		h.writeGroup(ctx, p, batch, group, patches, res)
 	}
 }
 
 // writeGroup writes the patches of group in one operation when the store
 // can, and one by one otherwise, or when that operation failed as a whole
-// (so that one patch the database refuses cannot fail the others).
-func (h *Host) writeGroup(ctx context.Context, p *plugin, group []int, patches []*leadPatch, res []core.JobResult) {
+// (so that one patch the database refuses cannot fail the others). In one
+// operation, the jobs of the patches are completed in its transaction too
+// (Options.CompleteJobs): a patch then commits with its job's completion.
+func (h *Host) writeGroup(ctx context.Context, p *plugin, batch []core.Job, group []int, patches []*leadPatch, res []core.JobResult) {
 	actor := core.PluginActor(p.spec.Name)
-	if pa, ok := h.opts.Store.(PatchApplier); ok && len(group) > 1 {
-		projects, ids, lps := make([]string, len(group)), make([]string, len(group)), make([]core.LeadPatch, len(group))
-		for k, i := range group {
-			projects[k], ids[k], lps[k] = patches[i].projectID, patches[i].leadID, patches[i].patch
+	if pa, ok := h.opts.Store.(PatchApplier); ok {
+		// A patch that does not validate is refused here, so that every
+		// job of the operation is done once it commits.
+		keep := group[:0:0]
+		for _, i := range group {
+			if err := core.ValidateLeadPatch(&patches[i].patch); err != nil {
+				res[i] = h.patchResult(p, err)
+				continue
+			}
+			keep = append(keep, i)
 		}
-		errs, err := pa.ApplyLeadPatches(ctx, projects, ids, lps, actor, nil)
+		if len(keep) == 0 {
+			return
+		}
+		projects, ids, lps := make([]string, len(keep)), make([]string, len(keep)), make([]core.LeadPatch, len(keep))
+		jobIDs := make([]int64, len(keep))
+		for k, i := range keep {
+			projects[k], ids[k], lps[k], jobIDs[k] = patches[i].projectID, patches[i].leadID, patches[i].patch, batch[i].ID
+		}
+		var within func(ctx context.Context, tx *sql.Tx) error
+		if h.opts.CompleteJobs != nil && h.opts.JobsCommitted != nil {
+			within = func(ctx context.Context, tx *sql.Tx) error { return h.opts.CompleteJobs(ctx, tx, jobIDs) }
+		}
+		errs, err := pa.ApplyLeadPatches(ctx, projects, ids, lps, actor, within)
 		if err == nil {
-			for k, i := range group {
+			for k, i := range keep {
 				res[i] = h.patchResult(p, errs[k])
+			}
+			if within != nil {
+				h.opts.JobsCommitted(ctx, jobIDs)
 			}
 			return
 		}
-		p.log.Warn("writing patches together failed; writing them one by one", "patches", len(group), "err", err)
+		if len(keep) > 1 {
+			p.log.Warn("writing patches together failed; writing them one by one", "patches", len(keep), "err", err)
+		}
+		group = keep
 	}
 	for _, i := range group {
 		lp := patches[i]

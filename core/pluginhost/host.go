@@ -140,6 +140,13 @@ type Options struct {
 	DisabledRetry time.Duration
 	// Concurrency bounds the calls in flight to one plugin (default 8).
 	Concurrency int
+	// CompleteJobs, when set, marks jobs of the batch being worked under ctx
+	// done in tx (jobs.CompleteInTx): enricher jobs are then completed in
+	// the transaction that writes their patches. JobsCommitted tells the
+	// queue, once that transaction has committed, that they need no other
+	// write (jobs.CommittedInTx). Both or neither.
+	CompleteJobs  func(ctx context.Context, tx *sql.Tx, ids []int64) error
+	JobsCommitted func(ctx context.Context, ids []int64)
 	// OnEnable is called, from a goroutine of the host, after an operator's
 	// EnablePlugin got the plugin running again: the place to make its
 	// waiting and discarded jobs due now.
