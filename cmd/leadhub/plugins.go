@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"time"
@@ -53,6 +54,12 @@ func startPlugins(ctx context.Context, cfg config.Config, s *store.Store, disp *
 		Metrics:    m,
 		Logger:     log,
 		OnEnable:   func(name string) { resumePluginJobs(queue, name, log) },
+		// Enricher jobs complete in the transaction of their patches.
+		CompleteJobs: func(ctx context.Context, tx *sql.Tx, ids []int64) error {
+			_, err := jobs.CompleteInTx(ctx, tx, ids)
+			return err
+		},
+		JobsCommitted: jobs.CommittedInTx,
 	})
 	if err != nil {
 		return nil, err

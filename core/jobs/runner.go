@@ -253,9 +253,10 @@ func (r *runner) work(batch []Job, token int64) {
 		run = append(run, j)
 		idx = append(idx, i)
 	}
+	state := &batchState{r: r, token: token}
 	if len(run) > 0 {
 		start := time.Now()
-		got := r.call(run)
+		got := r.call(run, state)
 		r.q.obs.BatchWorked(r.kind, len(run), time.Since(start))
 		for k, i := range idx {
 			if k < len(got) {
@@ -265,13 +266,13 @@ func (r *runner) work(batch []Job, token int64) {
 			}
 		}
 	}
-	r.complete(batch, token, outs)
+	r.complete(batch, token, outs, state)
 }
 
 // call runs the handler with the kind's timeout, turning a panic into a
 // failure of the whole batch.
-func (r *runner) call(batch []Job) (outs []Outcome) {
-	ctx, cancel := context.WithTimeout(r.q.handlerCtx, r.cfg.Timeout)
+func (r *runner) call(batch []Job, state *batchState) (outs []Outcome) {
+	ctx, cancel := context.WithTimeout(context.WithValue(r.q.handlerCtx, batchKey{}, state), r.cfg.Timeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -286,14 +287,28 @@ func (r *runner) call(batch []Job) (outs []Outcome) {
 	return r.cfg.Handler(ctx, batch)
 }
 
+// completeStatement is the statement that marks the jobs ids done, if they
+// still hold the lease token, and its arguments.
+func (r *runner) completeStatement(token int64, ids []any) (string, []any) {
+	q := r.q
+	if q.opts.CompletedRetention > 0 {
+		s := "UPDATE jobs SET state = 'completed', due_at = NULL, finished_at = ? WHERE lease_token = ? AND id IN (" + placeholders(len(ids)) + ")"
+		return q.d.rebind(s), append([]any{q.d.timeArg(q.opts.Clock()), token}, ids...)
+	}
+	s := "DELETE FROM jobs WHERE lease_token = ? AND id IN (" + placeholders(len(ids)) + ")"
+	return q.d.rebind(s), append([]any{token}, ids...)
+}
+
 // complete writes a batch's outcomes: one statement for the jobs that
 // succeeded, one per failure, all in one transaction. Every statement
 // matches the batch's lease token, so a worker that lost its lease changes
-// nothing.
-func (r *runner) complete(batch []Job, token int64, outs []Outcome) {
+// nothing. Successes the handler already recorded in a transaction of its
+// own (CompleteInTx) are not written again.
+func (r *runner) complete(batch []Job, token int64, outs []Outcome, state *batchState) {
 	q := r.q
 	now := q.opts.Clock()
 	var done []any
+	inTx := 0
 	type failure struct {
 		id      int64
 		discard bool
@@ -304,7 +319,11 @@ func (r *runner) complete(batch []Job, token int64, outs []Outcome) {
 	for i, j := range batch {
 		o := outs[i]
 		if o.Err == nil {
-			done = append(done, j.ID)
+			if state != nil && state.isCommitted(j.ID) {
+				inTx++
+			} else {
+				done = append(done, j.ID)
+			}
 			continue
 		}
 		f := failure{id: j.ID, msg: o.Err.Error()}
@@ -321,16 +340,7 @@ func (r *runner) complete(batch []Job, token int64, outs []Outcome) {
 
 	var stmts []func(ctx context.Context, ex execer) (int64, error)
 	if len(done) > 0 {
-		var s string
-		var args []any
-		if q.opts.CompletedRetention > 0 {
-			s = "UPDATE jobs SET state = 'completed', due_at = NULL, finished_at = ? WHERE lease_token = ? AND id IN (" + placeholders(len(done)) + ")"
-			args = append([]any{q.d.timeArg(now), token}, done...)
-		} else {
-			s = "DELETE FROM jobs WHERE lease_token = ? AND id IN (" + placeholders(len(done)) + ")"
-			args = append([]any{token}, done...)
-		}
-		s = q.d.rebind(s)
+		s, args := r.completeStatement(token, done)
 		stmts = append(stmts, func(ctx context.Context, ex execer) (int64, error) {
 			return rowsAffected(ex.ExecContext(ctx, s, args...))
 		})
@@ -350,7 +360,7 @@ func (r *runner) complete(batch []Job, token int64, outs []Outcome) {
 	}
 
 	written, err := r.writeOutcomes(stmts)
-	nDone, nRetried, nDiscarded := len(done), 0, 0
+	nDone, nRetried, nDiscarded := len(done)+inTx, 0, 0
 	for _, f := range failed {
 		if f.discard {
 			nDiscarded++
@@ -359,11 +369,14 @@ func (r *runner) complete(batch []Job, token int64, outs []Outcome) {
 		}
 	}
 	if err != nil {
-		q.log.Error("record job outcomes", "kind", r.kind, "jobs", len(batch), "err", err)
-		q.obs.JobsWorked(r.kind, ResultLost, len(batch))
+		q.log.Error("record job outcomes", "kind", r.kind, "jobs", len(batch)-inTx, "err", err)
+		q.obs.JobsWorked(r.kind, ResultLost, len(batch)-inTx)
+		if inTx > 0 {
+			q.obs.JobsWorked(r.kind, ResultCompleted, inTx)
+		}
 		return
 	}
-	if lost := len(batch) - int(written); lost > 0 {
+	if lost := len(batch) - inTx - int(written); lost > 0 {
 		// Only possible when the lease expired during the handler call and
 		// the jobs were claimed again; they run again there. Which outcomes
 		// were dropped is unknown: count them against successes first, the
@@ -415,6 +428,9 @@ func (r *runner) writeOutcomes(stmts []func(context.Context, execer) (int64, err
 }
 
 func (r *runner) writeOnce(stmts []func(context.Context, execer) (int64, error)) (int64, error) {
+	if len(stmts) == 0 {
+		return 0, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()
 	if len(stmts) == 1 {

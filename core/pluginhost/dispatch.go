@@ -223,18 +223,29 @@ func callResult(j core.Job, err error) core.JobResult {
 }
 
 // step is what came of one plugin call: a result, or what to write to
-// complete the job.
+// complete the job: an enricher's patch, or any other write (apply).
 type step struct {
 	res   core.JobResult
+	patch *leadPatch
 	apply func(context.Context) core.JobResult
+}
+
+// leadPatch is an enricher's patch of a lead, checked and ready to write.
+type leadPatch struct {
+	projectID, leadID string
+	patch             core.LeadPatch
 }
 
 // perLead runs call for every job of the batch whose event and lead exist,
 // Concurrency at a time. Once a call of the batch times out, the calls not
-// yet made are put off instead of waiting on a plugin that hangs. The
-// writes the answers call for are made together once every call is done,
-// so that they reach the store as one burst: one group-committed
-// transaction rather than many.
+// yet made are put off instead of waiting on a plugin that hangs.
+//
+// The writes the answers call for start as soon as the answers are in, while
+// the other calls of the batch go on, so that no write waits for the
+// slowest call of its batch. Enricher patches go to one writer per batch,
+// which applies whatever patches have arrived while it wrote the previous
+// ones in one store operation (PatchApplier): the first patch is written at
+// once, and later ones in groups that grow as fast as the plugin answers.
 func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 	call func(ctx context.Context, j core.Job, ev *core.Event, lead *core.Lead, g *gate) step) []core.JobResult {
 	if inst, retry := p.availability(); inst == nil {
@@ -249,7 +260,13 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 		return failAll(len(batch), core.JobResult{Err: err})
 	}
 	res := make([]core.JobResult, len(batch))
-	applies := make([]func(context.Context) core.JobResult, len(batch))
+	patches := make([]*leadPatch, len(batch))
+	ready := make(chan int, len(batch)) // indexes of patches to write
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		h.writePatches(ctx, p, batch, ready, patches, res)
+	}()
 	var wg sync.WaitGroup
 	g := newGate()
 	for i, j := range batch {
@@ -266,24 +283,113 @@ func (h *Host) perLead(ctx context.Context, p *plugin, batch []core.Job,
 		go func() {
 			defer wg.Done()
 			st := call(ctx, j, ev, lead, g)
-			res[i], applies[i] = st.res, st.apply
-			if errors.Is(res[i].Err, errSkipped) {
-				res[i].RetryAt = time.Now().Add(h.opts.RestartBackoff)
+			switch {
+			case st.patch != nil:
+				patches[i] = st.patch
+				ready <- i
+			case st.apply != nil:
+				res[i] = st.apply(ctx)
+			default:
+				res[i] = st.res
+				if errors.Is(res[i].Err, errSkipped) {
+					res[i].RetryAt = time.Now().Add(h.opts.RestartBackoff)
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	for i, apply := range applies {
-		if apply != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i] = apply(ctx)
-			}()
-		}
-	}
-	wg.Wait()
+	close(ready)
+	<-written
 	return res
+}
+
+// writePatches writes the patches whose indexes come on ready until it is
+// closed: each time, all those that have arrived, in one store operation.
+func (h *Host) writePatches(ctx context.Context, p *plugin, batch []core.Job, ready <-chan int, patches []*leadPatch, res []core.JobResult) {
+	group := make([]int, 0, callMaxBatch)
+	for i := range ready {
+		group = append(group[:0], i)
+	gather:
+		for {
+			select {
+			case i, ok := <-ready:
+				if !ok {
+					break gather
+				}
+				group = append(group, i)
+			default:
+				break gather
+			}
+		}
+		h.writeGroup(ctx, p, batch, group, patches, res)
+	}
+}
+
+// writeGroup writes the patches of group in one operation when the store
+// can, and one by one otherwise, or when that operation failed as a whole
+// (so that one patch the database refuses cannot fail the others). In one
+// operation, the jobs of the patches are completed in its transaction too
+// (Options.CompleteJobs): a patch then commits with its job's completion.
+func (h *Host) writeGroup(ctx context.Context, p *plugin, batch []core.Job, group []int, patches []*leadPatch, res []core.JobResult) {
+	actor := core.PluginActor(p.spec.Name)
+	if pa, ok := h.opts.Store.(PatchApplier); ok {
+		// A patch that does not validate is refused here, so that every
+		// job of the operation is done once it commits.
+		keep := group[:0:0]
+		for _, i := range group {
+			if err := core.ValidateLeadPatch(&patches[i].patch); err != nil {
+				res[i] = h.patchResult(p, err)
+				continue
+			}
+			keep = append(keep, i)
+		}
+		if len(keep) == 0 {
+			return
+		}
+		projects, ids, lps := make([]string, len(keep)), make([]string, len(keep)), make([]core.LeadPatch, len(keep))
+		jobIDs := make([]int64, len(keep))
+		for k, i := range keep {
+			projects[k], ids[k], lps[k], jobIDs[k] = patches[i].projectID, patches[i].leadID, patches[i].patch, batch[i].ID
+		}
+		var within func(ctx context.Context, tx *sql.Tx) error
+		if h.opts.CompleteJobs != nil && h.opts.JobsCommitted != nil {
+			within = func(ctx context.Context, tx *sql.Tx) error { return h.opts.CompleteJobs(ctx, tx, jobIDs) }
+		}
+		errs, err := pa.ApplyLeadPatches(ctx, projects, ids, lps, actor, within)
+		if err == nil {
+			for k, i := range keep {
+				res[i] = h.patchResult(p, errs[k])
+			}
+			if within != nil {
+				h.opts.JobsCommitted(ctx, jobIDs)
+			}
+			return
+		}
+		if len(keep) > 1 {
+			p.log.Warn("writing patches together failed; writing them one by one", "patches", len(keep), "err", err)
+		}
+		group = keep
+	}
+	for _, i := range group {
+		lp := patches[i]
+		_, err := h.opts.Store.UpdateLead(ctx, lp.projectID, lp.leadID, lp.patch, actor)
+		res[i] = h.patchResult(p, err)
+	}
+}
+
+// patchResult is the result of an enricher job from the error of writing its
+// patch.
+func (h *Host) patchResult(p *plugin, err error) core.JobResult {
+	switch core.ErrorCode(err) {
+	case "":
+		return core.JobResult{}
+	case core.EINVALID:
+		return core.JobResult{Err: p.refuse("enrich", fmt.Errorf("patch refused: %w", err)), Discard: true}
+	case core.ENOTFOUND, core.ECONFLICT:
+		return core.JobResult{} // deleted for good or merged away meanwhile
+	default:
+		return core.JobResult{Err: fmt.Errorf("apply patch of %s: %w", p.spec.Name, err)}
+	}
 }
 
 // enrich works a batch of enricher jobs: each lead's current state goes to
@@ -311,19 +417,7 @@ func (h *Host) enrich(ctx context.Context, p *plugin, batch []core.Job) []core.J
 		if !changes {
 			return step{}
 		}
-		return step{apply: func(ctx context.Context) core.JobResult {
-			_, err := h.opts.Store.UpdateLead(ctx, ev.ProjectID, lead.ID, lp, core.PluginActor(p.spec.Name))
-			switch core.ErrorCode(err) {
-			case "":
-				return core.JobResult{}
-			case core.EINVALID:
-				return core.JobResult{Err: p.refuse("enrich", fmt.Errorf("patch refused: %w", err)), Discard: true}
-			case core.ENOTFOUND, core.ECONFLICT:
-				return core.JobResult{} // deleted for good or merged away meanwhile
-			default:
-				return core.JobResult{Err: fmt.Errorf("apply patch of %s: %w", p.spec.Name, err)}
-			}
-		}}
+		return step{patch: &leadPatch{projectID: ev.ProjectID, leadID: lead.ID, patch: lp}}
 	})
 }
 

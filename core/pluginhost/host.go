@@ -26,6 +26,7 @@ package pluginhost
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,16 @@ type Store interface {
 	EventsByID(ctx context.Context, ids []string) ([]core.Event, error)
 	// UpdateLead applies an enricher's patch (core.LeadService).
 	UpdateLead(ctx context.Context, projectID, id string, p core.LeadPatch, actor string) (*core.Lead, error)
+}
+
+// PatchApplier is a Store that applies many enricher patches in one write
+// (store.Store does): the patches of a batch then cost one operation of the
+// store's write path instead of one each. Errors are per patch (errs) or of
+// the write as a whole (err: nothing was written). within, when set, runs
+// last in the same transaction.
+type PatchApplier interface {
+	ApplyLeadPatches(ctx context.Context, projectIDs, leadIDs []string, patches []core.LeadPatch, actor string,
+		within func(ctx context.Context, tx *sql.Tx) error) (errs []error, err error)
 }
 
 // Suggester records a detector's findings (core.DuplicateService).
@@ -129,6 +140,13 @@ type Options struct {
 	DisabledRetry time.Duration
 	// Concurrency bounds the calls in flight to one plugin (default 8).
 	Concurrency int
+	// CompleteJobs, when set, marks jobs of the batch being worked under ctx
+	// done in tx (jobs.CompleteInTx): enricher jobs are then completed in
+	// the transaction that writes their patches. JobsCommitted tells the
+	// queue, once that transaction has committed, that they need no other
+	// write (jobs.CommittedInTx). Both or neither.
+	CompleteJobs  func(ctx context.Context, tx *sql.Tx, ids []int64) error
+	JobsCommitted func(ctx context.Context, ids []int64)
 	// OnEnable is called, from a goroutine of the host, after an operator's
 	// EnablePlugin got the plugin running again: the place to make its
 	// waiting and discarded jobs due now.
