@@ -32,6 +32,14 @@ type Fanout interface {
 	JobsFor(ctx context.Context, tx *sql.Tx, ev Event) ([]Job, error)
 }
 
+// EventsFanout is an optional extension of Fanout for the events of one
+// write at once, in their order: a bulk load writes a thousand events of one
+// type, and a fan-out whose answer depends on the project and the type alone
+// decides once for all of them.
+type EventsFanout interface {
+	JobsForEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]Job, error)
+}
+
 // CommitNotifier is an optional extension of EventHook: told after a commit
 // that carried events, so that workers wake at once instead of polling.
 type CommitNotifier interface {

@@ -31,18 +31,33 @@ func (d *dispatcher) OnEvents(ctx context.Context, tx *sql.Tx, evs []core.Event)
 func (d *dispatcher) OnEventsKinds(ctx context.Context, tx *sql.Tx, evs []core.Event) ([]string, error) {
 	var out []jobs.NewJob
 	var kinds []string
-	for _, ev := range evs {
-		for _, f := range d.fanouts {
+	add := func(js []core.Job) {
+		for _, j := range js {
+			out = append(out, jobs.NewJob{Kind: j.Kind, ProjectID: j.ProjectID, Target: j.Target, EventID: j.EventID})
+			if !slices.Contains(kinds, j.Kind) {
+				kinds = append(kinds, j.Kind)
+			}
+		}
+	}
+	for _, f := range d.fanouts {
+		if ef, ok := f.(core.EventsFanout); ok && len(evs) > 1 {
+			js, err := ef.JobsForEvents(ctx, tx, evs)
+			if err != nil {
+				return nil, fmt.Errorf("fan out %d events: %w", len(evs), err)
+			}
+			add(js)
+			continue
+		}
+		for _, ev := range evs {
 			js, err := f.JobsFor(ctx, tx, ev)
 			if err != nil {
 				return nil, fmt.Errorf("fan out %s: %w", ev.Type, err)
 			}
-			for _, j := range js {
-				out = append(out, jobs.NewJob{Kind: j.Kind, ProjectID: ev.ProjectID, Target: j.Target, EventID: ev.ID})
-				if !slices.Contains(kinds, j.Kind) {
-					kinds = append(kinds, j.Kind)
-				}
+			for i := range js {
+				// The event decides these, whatever the fan-out filled in.
+				js[i].ProjectID, js[i].EventID = ev.ProjectID, ev.ID
 			}
+			add(js)
 		}
 	}
 	if len(out) == 0 {

@@ -711,6 +711,30 @@ type webhookFanout struct{ s *Store }
 const fanoutSQL = `SELECT s.webhook_id FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id
 	WHERE s.project_id = ? AND s.event_type IN (?, '*') AND w.enabled`
 
+// JobsForEvents is JobsFor for the events of one write: one query per
+// project and event type among them, not one per event.
+func (f webhookFanout) JobsForEvents(ctx context.Context, tx *sql.Tx, evs []core.Event) ([]core.Job, error) {
+	type key struct{ project, typ string }
+	subscribed := map[key][]core.Job{}
+	var out []core.Job
+	for _, ev := range evs {
+		k := key{ev.ProjectID, ev.Type}
+		js, ok := subscribed[k]
+		if !ok {
+			var err error
+			if js, err = f.JobsFor(ctx, tx, ev); err != nil {
+				return nil, err
+			}
+			subscribed[k] = js
+		}
+		for _, j := range js {
+			j.EventID = ev.ID
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
 func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) ([]core.Job, error) {
 	if ev.Type == core.EventWebhookTest {
 		return nil, nil

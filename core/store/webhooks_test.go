@@ -25,9 +25,23 @@ type jobRecorder struct {
 	fanout core.Fanout
 	jobs   []core.Job
 	events []core.Event
+	// batch has the fan-out decide for all the events of a write at once
+	// (core.EventsFanout), as the dispatcher does.
+	batch bool
 }
 
 func (r *jobRecorder) OnEvents(ctx context.Context, tx *sql.Tx, evs []core.Event) error {
+	if ef, ok := r.fanout.(core.EventsFanout); ok && r.batch {
+		js, err := ef.JobsForEvents(ctx, tx, evs)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.events = append(r.events, evs...)
+		r.jobs = append(r.jobs, js...)
+		r.mu.Unlock()
+		return nil
+	}
 	for _, ev := range evs {
 		js, err := r.fanout.JobsFor(ctx, tx, ev)
 		if err != nil {
@@ -146,6 +160,63 @@ func TestWebhookFanout(t *testing.T) {
 	}
 	if got := rec.take(); !slices.Equal(got, []string{"webhook.deliver request.created " + leads.ID}) {
 		t.Fatalf("after delete: %v", got)
+	}
+}
+
+// The fan-out of a write's events at once (a bulk load: a thousand
+// lead.created) gives every event the jobs it gets alone.
+func TestWebhookFanoutOfManyEvents(t *testing.T) {
+	ctx := context.Background()
+	s, rec, _ := openHooked(t)
+	rec.batch = true
+	a, b := newProject(t, s), newProject(t, s)
+	all := mustWebhook(t, s, a, "*")
+	leads := mustWebhook(t, s, a, core.EventLeadCreated)
+	mustWebhook(t, s, b, "*")
+	res, err := s.CreateLeads(ctx, a, []core.NewLead{{UserID: "u1"}, {UserID: "u2"}, {UserID: "u3"}}, "key:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rec.take()
+	var want []string
+	for range res {
+		want = append(want, "webhook.deliver lead.created "+all.ID, "webhook.deliver lead.created "+leads.ID)
+	}
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("jobs\n%v\nwant\n%v", got, want)
+	}
+	// One job per event and endpoint: each event id appears once per endpoint.
+	if _, err := s.CreateLeads(ctx, a, []core.NewLead{{UserID: "u4"}, {UserID: "u5"}}, "key:test"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	rec.mu.Lock()
+	for _, j := range rec.jobs {
+		seen[j.EventID+" "+j.Target]++
+		if j.ProjectID != a {
+			t.Errorf("job of project %s, want %s", j.ProjectID, a)
+		}
+	}
+	events := len(rec.events)
+	rec.mu.Unlock()
+	if len(seen) != 2*events || events != 2 {
+		t.Fatalf("%d distinct event and endpoint pairs for %d events: %v", len(seen), events, seen)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s: %d jobs", k, n)
+		}
+	}
+	rec.take()
+	// Two types in one write (an ingest of a new visitor): each decided apart.
+	if _, err := s.IngestRequest(ctx, a, core.Ingest{UserID: "u6"}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"webhook.deliver lead.created " + all.ID, "webhook.deliver lead.created " + leads.ID, "webhook.deliver request.created " + all.ID}
+	sort.Strings(want)
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("ingest: %v, want %v", got, want)
 	}
 }
 
