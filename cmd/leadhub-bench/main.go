@@ -54,7 +54,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 6*time.Second, "length of one ingest run")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each throughput figure; the table shows the median")
 	flag.IntVar(&o.known, "known", 10_000, "leads that exist before an ingest run starts")
-	flag.IntVar(&o.bulkConns, "bulk-conns", 2, "connections of the bulk load")
+	flag.IntVar(&o.bulkConns, "bulk-conns", 4, "connections of the bulk load")
 	flag.IntVar(&o.lookupConns, "lookup-conns", 4, "connections of the lookup loads")
 	flag.IntVar(&o.lookups, "lookups", 5_000, "lookups of each kind")
 	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder, removed at the end)")

@@ -133,7 +133,7 @@ func BenchmarkCreateLeads(b *testing.B) {
 	ctx := context.Background()
 	var next atomic.Int64
 	b.ResetTimer()
-	// Two callers, as make bench's bulk load has two connections: their
+	// Two callers, as a bulk load over more than one connection: their
 	// batches meet in the writer.
 	b.SetParallelism(max(1, 2/runtime.GOMAXPROCS(0)))
 	b.RunParallel(func(pb *testing.PB) {
