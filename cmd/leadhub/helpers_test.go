@@ -14,12 +14,17 @@ import (
 
 	"github.com/leadhub/leadhub/config"
 	"github.com/leadhub/leadhub/internal/testdb"
+	"github.com/leadhub/leadhub/internal/testplugins"
 )
 
 // TestMain runs the package's tests once on SQLite and, when
 // LEADHUB_TEST_DATABASE_URL is set, once more on PostgreSQL: startServer
 // follows the pass.
-func TestMain(m *testing.M) { os.Exit(testdb.Run(m)) }
+func TestMain(m *testing.M) {
+	code := testdb.Run(m)
+	testplugins.Cleanup()
+	os.Exit(code)
+}
 
 const testAdminKey = "lhadmin_test-admin-key-for-tests-only"
 

@@ -28,6 +28,7 @@ import (
 	"github.com/leadhub/leadhub/core/pluginhost"
 	"github.com/leadhub/leadhub/core/store"
 	"github.com/leadhub/leadhub/internal/testdb"
+	"github.com/leadhub/leadhub/internal/testplugins"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,50 +37,9 @@ import (
 // plugins and the test plugins of core/pluginhost/testdata, built once per
 // test binary.
 
-var (
-	pluginBinsOnce sync.Once
-	pluginBinsDir  string
-	pluginBinsErr  error
-)
-
 // pluginBin returns the path of a plugin binary: a bundled plugin
 // (emailnorm, dupemail, slack) or a test plugin (faulty, filesink, garbage).
-func pluginBin(t testing.TB, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds plugin binaries")
-	}
-	pluginBinsOnce.Do(func() {
-		pluginBinsDir, pluginBinsErr = os.MkdirTemp("", "leadhub-plugins-")
-		if pluginBinsErr != nil {
-			return
-		}
-		pkgs := map[string]string{
-			"emailnorm": "../../plugins/emailnorm", "dupemail": "../../plugins/dupemail", "slack": "../../plugins/slack",
-			"faulty": "../../core/pluginhost/testdata/faulty", "filesink": "../../core/pluginhost/testdata/filesink",
-			"garbage": "../../core/pluginhost/testdata/garbage",
-		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for n, pkg := range pkgs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				out, err := exec.Command("go", "build", "-o", filepath.Join(pluginBinsDir, n), pkg).CombinedOutput()
-				if err != nil {
-					mu.Lock()
-					pluginBinsErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-	})
-	if pluginBinsErr != nil {
-		t.Fatal(pluginBinsErr)
-	}
-	return filepath.Join(pluginBinsDir, name)
-}
+func pluginBin(t testing.TB, name string) string { t.Helper(); return testplugins.Path(t, name) }
 
 // withPlugins adds plugins to a server's configuration.
 func withPlugins(ps ...config.Plugin) func(*config.Config) {

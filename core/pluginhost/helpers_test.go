@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,60 +15,18 @@ import (
 
 	"github.com/leadhub/leadhub/core"
 	"github.com/leadhub/leadhub/core/pluginhost"
-)
-
-// The test plugins under testdata are built once per test binary.
-var (
-	binDir  string
-	binErr  error
-	binOnce sync.Once
+	"github.com/leadhub/leadhub/internal/testplugins"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testplugins.Cleanup()
 	os.Exit(code)
 }
 
 // pluginBin returns the path of a test plugin (testdata/<name>) or a bundled
 // one (plugins/<name>), building them all on first use.
-func pluginBin(t testing.TB, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds plugin binaries")
-	}
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "pluginhost-bins-")
-		if binErr != nil {
-			return
-		}
-		pkgs := map[string]string{
-			"faulty": "./testdata/faulty", "filesink": "./testdata/filesink", "garbage": "./testdata/garbage",
-			"emailnorm": "../../plugins/emailnorm", "dupemail": "../../plugins/dupemail",
-		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for n, pkg := range pkgs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, n), pkg).CombinedOutput()
-				if err != nil {
-					mu.Lock()
-					binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return filepath.Join(binDir, name)
-}
+func pluginBin(t testing.TB, name string) string { t.Helper(); return testplugins.Path(t, name) }
 
 // fakeStore is an in-memory pluginhost.Store and Suggester.
 type fakeStore struct {
