@@ -69,52 +69,9 @@ func (s *Store) UpdateLead(ctx context.Context, projectID, id string, p core.Lea
 	}
 	var out core.Lead
 	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
-		row, err := s.leadRow(ctx, tx, projectID, id)
+		l, evs, err := s.patchLeadTx(ctx, tx, projectID, id, &p, actor)
 		if err != nil {
 			return err
-		}
-		if row.Status == core.LeadMerged {
-			return core.Errorf(core.ECONFLICT, "lead %s was merged into %s", id, deref(row.MergedInto))
-		}
-		l := row.domain()
-		var evs []core.Event
-		if p.Status != nil && *p.Status != l.Status {
-			typ := core.EventLeadRestored
-			if *p.Status == core.LeadDeleted {
-				typ = core.EventLeadDeleted
-			}
-			l.Status = *p.Status
-			evs = append(evs, s.leadEvent(&l, typ, actor, core.Changes{"status": {From: row.Status, To: l.Status}}, nil))
-		}
-		ch := core.Changes{}
-		core.ApplyFields(&l, p.Fields, false, ch)
-		if p.ClearAttributes {
-			clear := map[string]any{}
-			for k := range l.Attributes {
-				clear[k] = nil
-			}
-			l.Attributes = core.MergeAttributes(l.Attributes, clear, ch)
-		}
-		if p.Attributes != nil {
-			l.Attributes = core.MergeAttributes(l.Attributes, p.Attributes, ch)
-		}
-		if p.Tags != nil {
-			core.SetTags(&l, *p.Tags, ch)
-		}
-		if len(ch) > 0 {
-			evs = append(evs, s.leadEvent(&l, core.EventLeadUpdated, actor, ch, nil))
-		}
-		if len(evs) == 0 {
-			out = l
-			return nil
-		}
-		l.UpdatedAt = s.now()
-		if err := s.saveLead(ctx, tx, row, &l, ch); err != nil {
-			return err
-		}
-		// Every event carries the lead as it is after the whole patch.
-		for i := range evs {
-			evs[i].Data = leadData(&l, nil)
 		}
 		out = l
 		return s.emit(ctx, tx, evs...)
@@ -123,6 +80,59 @@ func (s *Store) UpdateLead(ctx context.Context, projectID, id string, p core.Lea
 		return nil, err
 	}
 	return &out, nil
+}
+
+// patchLeadTx applies a validated patch to a lead in tx: it saves the lead
+// when the patch changes it and returns the lead as it is after the patch,
+// with the events to emit (none when nothing changed).
+func (s *Store) patchLeadTx(ctx context.Context, tx *wtx, projectID, id string, p *core.LeadPatch, actor string) (core.Lead, []core.Event, error) {
+	row, err := s.leadRow(ctx, tx, projectID, id)
+	if err != nil {
+		return core.Lead{}, nil, err
+	}
+	if row.Status == core.LeadMerged {
+		return core.Lead{}, nil, core.Errorf(core.ECONFLICT, "lead %s was merged into %s", id, deref(row.MergedInto))
+	}
+	l := row.domain()
+	var evs []core.Event
+	if p.Status != nil && *p.Status != l.Status {
+		typ := core.EventLeadRestored
+		if *p.Status == core.LeadDeleted {
+			typ = core.EventLeadDeleted
+		}
+		l.Status = *p.Status
+		evs = append(evs, s.leadEvent(&l, typ, actor, core.Changes{"status": {From: row.Status, To: l.Status}}, nil))
+	}
+	ch := core.Changes{}
+	core.ApplyFields(&l, p.Fields, false, ch)
+	if p.ClearAttributes {
+		clear := map[string]any{}
+		for k := range l.Attributes {
+			clear[k] = nil
+		}
+		l.Attributes = core.MergeAttributes(l.Attributes, clear, ch)
+	}
+	if p.Attributes != nil {
+		l.Attributes = core.MergeAttributes(l.Attributes, p.Attributes, ch)
+	}
+	if p.Tags != nil {
+		core.SetTags(&l, *p.Tags, ch)
+	}
+	if len(ch) > 0 {
+		evs = append(evs, s.leadEvent(&l, core.EventLeadUpdated, actor, ch, nil))
+	}
+	if len(evs) == 0 {
+		return l, nil, nil
+	}
+	l.UpdatedAt = s.now()
+	if err := s.saveLead(ctx, tx, row, &l, ch); err != nil {
+		return core.Lead{}, nil, err
+	}
+	// Every event carries the lead as it is after the whole patch.
+	for i := range evs {
+		evs[i].Data = leadData(&l, nil)
+	}
+	return l, evs, nil
 }
 
 // DeleteLead implements core.LeadService: a soft delete. Deleting a deleted

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/leadhub/leadhub/core"
@@ -51,12 +50,10 @@ func (s *Store) ApplyLeadPatches(ctx context.Context, projectIDs, leadIDs []stri
 		var evs []core.Event
 		for _, i := range todo {
 			errs[i] = nil // a retry of the operation starts afresh
-			ev, err := s.patchLead(ctx, tx, projectIDs[i], leadIDs[i], &patches[i], actor)
+			_, lev, err := s.patchLeadTx(ctx, tx, projectIDs[i], leadIDs[i], &patches[i], actor)
 			switch core.ErrorCode(err) {
 			case "":
-				if ev != nil {
-					evs = append(evs, *ev)
-				}
+				evs = append(evs, lev...)
 			case core.ENOTFOUND, core.ECONFLICT:
 				errs[i] = err // nothing was written for it
 			default:
@@ -75,44 +72,4 @@ func (s *Store) ApplyLeadPatches(ctx context.Context, projectIDs, leadIDs []stri
 		return nil, err
 	}
 	return errs, nil
-}
-
-// patchLead applies p to a lead in tx, as UpdateLead does without a status,
-// and returns the event to emit, or nil when nothing changed.
-func (s *Store) patchLead(ctx context.Context, tx *wtx, projectID, id string, p *core.LeadPatch, actor string) (*core.Event, error) {
-	row, err := s.leadRow(ctx, tx, projectID, id)
-	if err != nil {
-		return nil, err
-	}
-	if row.Status == core.LeadMerged {
-		return nil, core.Errorf(core.ECONFLICT, "lead %s was merged into %s", id, deref(row.MergedInto))
-	}
-	if p.Status != nil {
-		return nil, errors.New("patch lead: a status patch")
-	}
-	l := row.domain()
-	ch := core.Changes{}
-	core.ApplyFields(&l, p.Fields, false, ch)
-	if p.ClearAttributes {
-		clear := map[string]any{}
-		for k := range l.Attributes {
-			clear[k] = nil
-		}
-		l.Attributes = core.MergeAttributes(l.Attributes, clear, ch)
-	}
-	if p.Attributes != nil {
-		l.Attributes = core.MergeAttributes(l.Attributes, p.Attributes, ch)
-	}
-	if p.Tags != nil {
-		core.SetTags(&l, *p.Tags, ch)
-	}
-	if len(ch) == 0 {
-		return nil, nil
-	}
-	l.UpdatedAt = s.now()
-	if err := s.saveLead(ctx, tx, row, &l, ch); err != nil {
-		return nil, err
-	}
-	ev := s.leadEvent(&l, core.EventLeadUpdated, actor, ch, nil)
-	return &ev, nil
 }
