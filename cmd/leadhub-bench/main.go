@@ -508,14 +508,6 @@ func bulk(s *server, key string, seed uint64, from, to, conns int, sample *[]str
 		}
 		close(bodies)
 	}()
-	type batchAnswer struct {
-		Items []struct {
-			Lead *struct {
-				ID string `json:"id"`
-			} `json:"lead"`
-		} `json:"items"`
-		Failed int `json:"failed"`
-	}
 	var ids []string
 	var mu sync.Mutex
 	var done atomic.Int64

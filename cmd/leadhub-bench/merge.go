@@ -37,17 +37,11 @@ type mergeAnswer struct {
 func runMerge(env *benchEnv) error {
 	o := env.o
 	dir := filepath.Join(env.dir, "merge")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	srv, err := newServer(env.bin, dir, "lhadmin_bench_"+uuid.NewString())
+	srv, stop, err := env.startServer(dir, "lhadmin_bench_"+uuid.NewString(), false)
 	if err != nil {
 		return err
 	}
-	if err := srv.start(); err != nil {
-		return err
-	}
-	defer srv.shutdown()
+	defer stop()
 	key, err := newProject(srv)
 	if err != nil {
 		return err

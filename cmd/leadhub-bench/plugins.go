@@ -139,23 +139,11 @@ func usec(d time.Duration) string {
 // createWithoutPlugins is the baseline of a run: the same leads created on a
 // server without plugins.
 func createWithoutPlugins(env *benchEnv, admin string, i int, seed uint64, n int, r *pluginRun) error {
-	dir := filepath.Join(env.dir, fmt.Sprintf("plugins-off-%d", i))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	srv, err := newServer(env.bin, dir, admin)
+	srv, stop, err := env.startServer(filepath.Join(env.dir, fmt.Sprintf("plugins-off-%d", i)), admin, false)
 	if err != nil {
 		return err
 	}
-	if err := srv.start(); err != nil {
-		return err
-	}
-	defer func() {
-		srv.shutdown()
-		if !env.o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer stop()
 	key, err := newProject(srv)
 	if err != nil {
 		return err
@@ -185,27 +173,11 @@ func enrichRun(env *benchEnv, admin string, i int, seed uint64, n int, plugin st
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		return err
 	}
-	srvEnv := []string{"LEADHUB_CONFIG=" + cfg}
-	if env.o.profile != "" && i == 0 {
-		pa, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
-	}
-	srv, err := newServer(env.bin, dir, admin, srvEnv...)
+	srv, stop, err := env.startServer(dir, admin, i == 0, "LEADHUB_CONFIG="+cfg)
 	if err != nil {
 		return err
 	}
-	if err := srv.start(); err != nil {
-		return err
-	}
-	defer func() {
-		srv.shutdown()
-		if !env.o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer stop()
 	if err := pluginRunning(srv, "emailnorm"); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -88,4 +89,33 @@ func undoInterrupted() {
 	for _, f := range interrupted.undo {
 		f()
 	}
+}
+
+// startServer starts a server of a section on a fresh SQLite database in
+// dir (made if missing), with extraEnv; with profile and -profile set, its
+// profiler listens on a loopback port. stop shuts the server down and,
+// unless -keep, removes dir.
+func (env *benchEnv) startServer(dir, adminKey string, profile bool, extraEnv ...string) (srv *server, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if profile && env.o.profile != "" {
+		pa, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		extraEnv = append(extraEnv, "LEADHUB_PPROF_ADDR="+pa)
+	}
+	if srv, err = newServer(env.bin, dir, adminKey, extraEnv...); err != nil {
+		return nil, nil, err
+	}
+	if err := srv.start(); err != nil {
+		return nil, nil, err
+	}
+	return srv, func() {
+		srv.shutdown()
+		if !env.o.keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }

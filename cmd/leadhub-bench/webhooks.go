@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -101,33 +100,14 @@ type outboundResult struct {
 
 func outboundRun(env *benchEnv, rcv *receiver, admin string, i, n int) (outboundResult, error) {
 	var res outboundResult
-	dir := filepath.Join(env.dir, fmt.Sprintf("webhooks-out-%d", i))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, err
-	}
 	// The receiver is on loopback. The deliveries held while the events
 	// are created must not time out meanwhile (15 s by default).
-	srvEnv := []string{"LEADHUB_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true", "LEADHUB_WEBHOOKS__TIMEOUT=120s"}
-	if env.o.profile != "" && i == 0 {
-		pa, err := freeAddr()
-		if err != nil {
-			return res, err
-		}
-		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
-	}
-	srv, err := newServer(env.bin, dir, admin, srvEnv...)
+	srv, stop, err := env.startServer(filepath.Join(env.dir, fmt.Sprintf("webhooks-out-%d", i)), admin, i == 0,
+		"LEADHUB_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true", "LEADHUB_WEBHOOKS__TIMEOUT=120s")
 	if err != nil {
 		return res, err
 	}
-	if err := srv.start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		srv.shutdown()
-		if !env.o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer stop()
 	key, err := newProject(srv)
 	if err != nil {
 		return res, err
@@ -388,26 +368,11 @@ type inboundKind struct {
 // server. Every call creates a new lead and a new request.
 func inboundRuns(env *benchEnv) error {
 	o := env.o
-	dir := filepath.Join(env.dir, "webhooks-in")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	var srvEnv []string
-	if o.profile != "" {
-		pa, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		srvEnv = append(srvEnv, "LEADHUB_PPROF_ADDR="+pa)
-	}
-	srv, err := newServer(env.bin, dir, "lhadmin_bench_"+uuid.NewString(), srvEnv...)
+	srv, stop, err := env.startServer(filepath.Join(env.dir, "webhooks-in"), "lhadmin_bench_"+uuid.NewString(), true)
 	if err != nil {
 		return err
 	}
-	if err := srv.start(); err != nil {
-		return err
-	}
-	defer srv.shutdown()
+	defer stop()
 	key, err := newProject(srv)
 	if err != nil {
 		return err
