@@ -103,7 +103,7 @@ func runMerge(env *benchEnv) error {
 	env.rep.add(row{"undo of that merge (`POST /merges/{id}/undo`)", ms(median(undos)), "", "", "", ""})
 
 	// 2. Ingest alone, and while another connection merges pairs of leads.
-	if _, err := bulk(srv, key, seed, 0, o.known, 1, nil, 0, nil); err != nil {
+	if err := bulk(srv, key, seed, 0, o.known, 1, nil); err != nil {
 		return err
 	}
 	mg := &merger{srv: srv, key: key, seed: seed ^ mergeSaltPairs, conns: o.conns}

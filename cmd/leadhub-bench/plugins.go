@@ -150,7 +150,7 @@ func createWithoutPlugins(env *benchEnv, admin string, i int, seed uint64, n int
 	}
 	pid := srv.cmd.Process.Pid
 	cpu0, t0 := cpuTime(pid), time.Now()
-	if _, err := bulk(srv, key, seed, 0, n, env.o.bulkConns, nil, 0, nil); err != nil {
+	if err := bulk(srv, key, seed, 0, n, env.o.bulkConns, nil); err != nil {
 		return err
 	}
 	took := time.Since(t0)
@@ -215,7 +215,7 @@ func enrichRun(env *benchEnv, admin string, i int, seed uint64, n int, plugin st
 
 	srvPID, plugPID := srv.cmd.Process.Pid, kids[0]
 	cpuS0, cpuP0, t0 := cpuTime(srvPID), cpuTime(plugPID), time.Now()
-	if _, err := bulk(srv, key, seed, 0, n, env.o.bulkConns, nil, 0, nil); err != nil {
+	if err := bulk(srv, key, seed, 0, n, env.o.bulkConns, nil); err != nil {
 		return err
 	}
 	r.created = time.Since(t0)

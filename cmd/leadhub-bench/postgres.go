@@ -222,7 +222,7 @@ func (p *pgSeed) load(dir string, conns int, env ...string) error {
 		return err
 	}
 	t1 := time.Now()
-	if _, err := bulk(s, p.key, p.seed, 0, p.env.o.known, conns, nil, 0, nil); err != nil {
+	if err := bulk(s, p.key, p.seed, 0, p.env.o.known, conns, nil); err != nil {
 		return err
 	}
 	say("  seeded %s: start-up and migrations %s, %s leads through POST /leads/batch %s", dir, t1.Sub(t0).Round(time.Millisecond), thousands(p.env.o.known), time.Since(t1).Round(time.Millisecond))

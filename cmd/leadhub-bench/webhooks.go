@@ -136,7 +136,7 @@ func outboundRun(env *benchEnv, rcv *receiver, admin string, i, n int) (outbound
 
 	rcv.reset(sk, true)
 	t0 := time.Now()
-	if _, err := bulk(srv, key, env.seed^0x40b0+uint64(i), 0, n, env.o.bulkConns, nil, 0, nil); err != nil {
+	if err := bulk(srv, key, env.seed^0x40b0+uint64(i), 0, n, env.o.bulkConns, nil); err != nil {
 		rcv.release()
 		return res, err
 	}

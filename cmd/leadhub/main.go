@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	config.Flags(root.PersistentFlags())
-	root.AddCommand(serveCmd(), migrateCmd(), versionCmd(), projectCmd(), keyCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), versionCmd(), projectCmd(), keyCmd(), importCmd())
 	return root
 }
 
@@ -125,12 +125,12 @@ func keyCmd() *cobra.Command {
 	return c
 }
 
-func withStore(cmd *cobra.Command, f func(context.Context, *store.Store) error) error {
+func withStore(cmd *cobra.Command, f func(context.Context, *store.Store) error, more ...func(*store.Options)) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(cmd.Context(), cfg, nil, newLogger(cfg))
+	s, err := openStoreWithHook(cmd.Context(), cfg, nil, nil, newLogger(cfg), more...)
 	if err != nil {
 		return err
 	}

@@ -46,8 +46,8 @@ func openStore(ctx context.Context, cfg config.Config, m core.StoreMetrics, log 
 	return openStoreWithHook(ctx, cfg, m, nil, log)
 }
 
-func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetrics, hook core.EventHook, log *slog.Logger) (*store.Store, error) {
-	return store.Open(ctx, store.Options{
+func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetrics, hook core.EventHook, log *slog.Logger, more ...func(*store.Options)) (*store.Store, error) {
+	opts := store.Options{
 		Hook:        hook,
 		URL:         cfg.DatabaseURL,
 		Synchronous: cfg.Database.Synchronous,
@@ -57,7 +57,11 @@ func openStoreWithHook(ctx context.Context, cfg config.Config, m core.StoreMetri
 		MaxConns:    cfg.Database.MaxConns,
 		Metrics:     m,
 		Logger:      log,
-	})
+	}
+	for _, f := range more {
+		f(&opts)
+	}
+	return store.Open(ctx, opts)
 }
 
 // server is a wired Leadhub: the store, the API and what runs beside them.

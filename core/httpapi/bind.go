@@ -94,32 +94,8 @@ func jsonKind(k string) string {
 }
 
 // jsonObject normalises decoded JSON (json.Number) into plain values for
-// attributes: integers stay integers where they fit, others become float64.
-func jsonObject(m map[string]any) map[string]any {
-	for k, v := range m {
-		m[k] = plain(v)
-	}
-	return m
-}
-
-func plain(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		return jsonObject(x)
-	case []any:
-		for i := range x {
-			x[i] = plain(x[i])
-		}
-		return x
-	}
-	return v
-}
+// attributes (core.PlainJSON).
+func jsonObject(m map[string]any) map[string]any { return core.PlainJSONObject(m) }
 
 // queryInt parses an optional integer query parameter.
 func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {

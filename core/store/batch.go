@@ -23,25 +23,13 @@ func (s *Store) CreateLeads(ctx context.Context, projectID string, in []core.New
 		return nil, core.Invalid(map[string]string{"leads": fmt.Sprintf("between 1 and %d leads", core.MaxBatchLeads)})
 	}
 	res := make([]core.BatchResult, len(in))
-	type item struct {
-		i    int
-		in   core.NewLead
-		tags []string
-	}
-	valid := make([]item, 0, len(in))
+	valid := make([]newLeadItem, 0, len(in))
 	for i, nl := range in {
-		errs := map[string]string{}
-		if nl.UserID == "" {
-			nl.UserID = uuid.NewString()
+		if it, err := validNewLead(i, nl); err != nil {
+			res[i].Err = err
+		} else {
+			valid = append(valid, it)
 		}
-		core.ValidateUserID(nl.UserID, errs)
-		core.ValidateFields(nl.Fields, errs)
-		tags := core.NormalizeTags(nl.Tags, errs)
-		if len(errs) > 0 {
-			res[i].Err = core.Invalid(errs)
-			continue
-		}
-		valid = append(valid, item{i: i, in: nl, tags: tags})
 	}
 	if len(valid) == 0 {
 		return res, nil
@@ -53,73 +41,104 @@ func (s *Store) CreateLeads(ctx context.Context, projectID string, in []core.New
 		if err := s.projectExists(ctx, tx, projectID); err != nil {
 			return err
 		}
-		uids := make([]string, len(valid))
-		for k, it := range valid {
-			uids[k] = it.in.UserID
-		}
-		taken := make(map[string]string, len(valid))
-		for start := 0; start < len(uids); start += batchChunk {
-			var found []userIDRow
-			if err := tx.NewSelect().Model(&found).Column("user_id", "lead_id").
-				Where("project_id = ? AND user_id IN (?)", projectID, bun.In(uids[start:min(start+batchChunk, len(uids))])).
-				Scan(ctx); err != nil {
-				return fmt.Errorf("select user ids: %w", err)
-			}
-			for _, f := range found {
-				taken[f.UserID] = f.LeadID
-			}
-		}
-		now := s.now()
-		rows := make([]leadRow, 0, len(valid))
-		ids := make([]userIDRow, 0, len(valid))
-		evs := make([]core.Event, 0, len(valid))
-		withTags := map[string][]string{}
-		for _, it := range valid {
-			if holder, ok := taken[it.in.UserID]; ok {
-				if holder == "" {
-					res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q repeats one earlier in the batch", it.in.UserID)
-				} else {
-					res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q already belongs to lead %s", it.in.UserID, holder)
-				}
-				continue
-			}
-			taken[it.in.UserID] = ""
-			l := &core.Lead{ID: s.newID(), ProjectID: projectID, UserIDs: []string{it.in.UserID}, Status: core.LeadActive,
-				Tags: it.tags, CreatedAt: now, UpdatedAt: now, LastSeenAt: now}
-			core.ApplyFields(l, it.in.Fields, false, core.Changes{})
-			l.Attributes = core.MergeAttributes(nil, it.in.Attributes, nil)
-			row := leadRow{ID: l.ID, ProjectID: projectID, CreatedAt: tm(now)}
-			row.setFrom(l)
-			rows = append(rows, row)
-			ids = append(ids, userIDRow{ProjectID: projectID, UserID: it.in.UserID, LeadID: l.ID, CreatedAt: tm(now)})
-			if len(l.Tags) > 0 {
-				withTags[l.ID] = l.Tags
-			}
-			res[it.i].Lead = l
-			evs = append(evs, s.leadEvent(l, core.EventLeadCreated, actor, nil, nil))
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if err := insertAll(ctx, s, tx, s.hot.lead, rows); err != nil {
-			return fmt.Errorf("insert leads: %w", err)
-		}
-		if err := insertAll(ctx, s, tx, s.hot.uid, ids); err != nil {
-			return fmt.Errorf("insert user ids: %w", err)
-		}
-		if len(withTags) > 0 {
-			if err := s.writeBatchTags(ctx, tx, projectID, withTags); err != nil {
-				return err
-			}
-		}
-		n := len(rows)
-		tx.onCommit(func() { s.metrics.LeadsCreated(n) })
-		return s.emit(ctx, tx, evs...)
+		return s.insertNewLeads(ctx, tx, projectID, valid, actor, res)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// newLeadItem is a valid lead of a batch or an import, at index i of the
+// caller's results.
+type newLeadItem struct {
+	i    int
+	in   core.NewLead
+	tags []string
+}
+
+// validNewLead checks a lead to create, giving it a user id if it has none.
+func validNewLead(i int, nl core.NewLead) (newLeadItem, error) {
+	errs := map[string]string{}
+	if nl.UserID == "" {
+		nl.UserID = uuid.NewString()
+	}
+	core.ValidateUserID(nl.UserID, errs)
+	core.ValidateFields(nl.Fields, errs)
+	tags := core.NormalizeTags(nl.Tags, errs)
+	if len(errs) > 0 {
+		return newLeadItem{}, core.Invalid(errs)
+	}
+	return newLeadItem{i: i, in: nl, tags: tags}, nil
+}
+
+// insertNewLeads creates valid leads in tx: one existence check for all
+// their user ids, then multi-row inserts of the leads, their user ids, tags
+// and lead.created events. A lead whose user id is taken (by an existing
+// lead or one earlier in valid) gets a conflict in res instead.
+func (s *Store) insertNewLeads(ctx context.Context, tx *wtx, projectID string, valid []newLeadItem, actor string, res []core.BatchResult) error {
+	uids := make([]string, len(valid))
+	for k, it := range valid {
+		uids[k] = it.in.UserID
+	}
+	taken := make(map[string]string, len(valid))
+	for start := 0; start < len(uids); start += batchChunk {
+		var found []userIDRow
+		if err := tx.NewSelect().Model(&found).Column("user_id", "lead_id").
+			Where("project_id = ? AND user_id IN (?)", projectID, bun.In(uids[start:min(start+batchChunk, len(uids))])).
+			Scan(ctx); err != nil {
+			return fmt.Errorf("select user ids: %w", err)
+		}
+		for _, f := range found {
+			taken[f.UserID] = f.LeadID
+		}
+	}
+	now := s.now()
+	rows := make([]leadRow, 0, len(valid))
+	ids := make([]userIDRow, 0, len(valid))
+	evs := make([]core.Event, 0, len(valid))
+	withTags := map[string][]string{}
+	for _, it := range valid {
+		if holder, ok := taken[it.in.UserID]; ok {
+			if holder == "" {
+				res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q repeats one earlier in the batch", it.in.UserID)
+			} else {
+				res[it.i].Err = core.Errorf(core.ECONFLICT, "user id %q already belongs to lead %s", it.in.UserID, holder)
+			}
+			continue
+		}
+		taken[it.in.UserID] = ""
+		l := &core.Lead{ID: s.newID(), ProjectID: projectID, UserIDs: []string{it.in.UserID}, Status: core.LeadActive,
+			Tags: it.tags, CreatedAt: now, UpdatedAt: now, LastSeenAt: now}
+		core.ApplyFields(l, it.in.Fields, false, core.Changes{})
+		l.Attributes = core.MergeAttributes(nil, it.in.Attributes, nil)
+		row := leadRow{ID: l.ID, ProjectID: projectID, CreatedAt: tm(now)}
+		row.setFrom(l)
+		rows = append(rows, row)
+		ids = append(ids, userIDRow{ProjectID: projectID, UserID: it.in.UserID, LeadID: l.ID, CreatedAt: tm(now)})
+		if len(l.Tags) > 0 {
+			withTags[l.ID] = l.Tags
+		}
+		res[it.i].Lead = l
+		evs = append(evs, s.leadEvent(l, core.EventLeadCreated, actor, nil, nil))
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := insertAll(ctx, s, tx, s.hot.lead, rows); err != nil {
+		return fmt.Errorf("insert leads: %w", err)
+	}
+	if err := insertAll(ctx, s, tx, s.hot.uid, ids); err != nil {
+		return fmt.Errorf("insert user ids: %w", err)
+	}
+	if len(withTags) > 0 {
+		if err := s.writeBatchTags(ctx, tx, projectID, withTags); err != nil {
+			return err
+		}
+	}
+	n := len(rows)
+	tx.onCommit(func() { s.metrics.LeadsCreated(n) })
+	return s.emit(ctx, tx, evs...)
 }
 
 // writeBatchTags writes the tags of new leads, found by id for their seq.

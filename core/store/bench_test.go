@@ -152,6 +152,31 @@ func BenchmarkCreateLeads(b *testing.B) {
 	b.ReportMetric(float64(b.N*core.MaxBatchLeads)/b.Elapsed().Seconds(), "leads/s")
 }
 
+// BenchmarkImportLeads is the offline import: one op is one lead, all of
+// them in one import into a fresh database, indexes dropped and rebuilt.
+func BenchmarkImportLeads(b *testing.B) {
+	s, err := store.Open(context.Background(), store.Options{URL: testURL(b), Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	pid := newProject(b, s)
+	n := 0
+	next := func() (core.ImportItem, error) {
+		if n == b.N {
+			return core.ImportItem{}, io.EOF
+		}
+		n++
+		return core.ImportItem{Line: n, Lead: benchLead(n)}, nil
+	}
+	b.ResetTimer()
+	rep, err := s.ImportLeads(context.Background(), pid, next, store.ImportOptions{})
+	if err != nil || rep.Imported != b.N {
+		b.Fatalf("imported %d of %d: %v", rep.Imported, b.N, err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "leads/s")
+}
+
 func benchLookup(b *testing.B, filter func(n int) core.LeadFilter) {
 	const leads = 5000
 	s, pid := seededStore(b, leads)

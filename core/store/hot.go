@@ -274,6 +274,24 @@ func (s *Store) prepareHot(ctx context.Context) error {
 
 const sqlProjectExists = "SELECT 1 FROM projects WHERE id = ?"
 
+// prepareBulkInserts prepares the multi-row inserts of new leads (leads,
+// user ids, events) on the writer, for an operation that runs them all in one
+// long transaction (an import): statements first met inside a transaction
+// are prepared only after it ends. The writer must hold no transaction.
+func (s *Store) prepareBulkInserts(ctx context.Context) error {
+	if s.hot.w == nil {
+		return nil
+	}
+	for _, m := range []*model{s.hot.lead, s.hot.uid, s.hot.event} {
+		for n := 2; n <= multiRow; n *= 2 {
+			if _, err := s.hot.w.get(ctx, m.insertN(n)); err != nil {
+				return fmt.Errorf("prepare insert of %d rows: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
+
 // stmt is a prepared statement for db: the writer's inside a write
 // transaction, the read pool's otherwise. ok is false when the statement is
 // not prepared (PostgreSQL, or a query the writer did not prepare).

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +44,15 @@ type Options struct {
 	// MaxConns bounds the PostgreSQL pool of one process. Replicas multiply
 	// it: N replicas need N×MaxConns of the server's max_connections.
 	MaxConns int
-	Clock    func() time.Time
-	NewID    func() string
-	Hook     core.EventHook
-	Metrics  core.StoreMetrics
-	Logger   *slog.Logger
+	// Exclusive opens a SQLite database for this process alone (an import):
+	// Open fails with ErrDatabaseBusy while another Leadhub process has it
+	// open, and others fail while this one does.
+	Exclusive bool
+	Clock     func() time.Time
+	NewID     func() string
+	Hook      core.EventHook
+	Metrics   core.StoreMetrics
+	Logger    *slog.Logger
 }
 
 // Dialect names the database behind a store.
@@ -70,11 +75,14 @@ type Store struct {
 	lockLeadSQL string
 	// checkpoints copies the WAL into the database file (SQLite).
 	checkpoints *checkpointer
-	clock       func() time.Time
-	newID       func() string
-	hook        core.EventHook
-	metrics     core.StoreMetrics
-	log         *slog.Logger
+	// lock keeps other processes out of the SQLite file, or this one out
+	// of an import's (lockDatabase).
+	lock    *fileLock
+	clock   func() time.Time
+	newID   func() string
+	hook    core.EventHook
+	metrics core.StoreMetrics
+	log     *slog.Logger
 }
 
 // Open connects, applies migrations and starts the write path.
@@ -111,6 +119,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database url %q: want sqlite:PATH or postgres://", opts.URL)
 	}
 	if err != nil {
+		s.lock.release()
 		return nil, err
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -126,6 +135,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// writerCacheKiB is the writer's page cache (see openSQLite).
+const writerCacheKiB = 32768
+
 func (s *Store) openSQLite(path string, opts Options) error {
 	if path == "" {
 		return errors.New("sqlite: empty path")
@@ -135,6 +147,11 @@ func (s *Store) openSQLite(path string, opts Options) error {
 			return fmt.Errorf("create database folder: %w", err)
 		}
 	}
+	lock, err := lockDatabase(path, opts.Exclusive)
+	if err != nil {
+		return err
+	}
+	s.lock = lock
 	sync := "FULL"
 	if strings.EqualFold(opts.Synchronous, "normal") {
 		sync = "NORMAL"
@@ -158,7 +175,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// two write system calls: a fifth of the writer's time under ingest.
 	// An operation that changes many pages (a bulk load) runs alone, with
 	// no savepoint and so no such journal (writeAlone).
-	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -251,6 +268,7 @@ func (s *Store) Close() error {
 	if s.wdb != nil {
 		err = errors.Join(err, s.wdb.Close())
 	}
+	s.lock.release()
 	return err
 }
 
