@@ -130,7 +130,10 @@ func withStore(cmd *cobra.Command, f func(context.Context, *store.Store) error, 
 	if err != nil {
 		return err
 	}
-	s, err := openStoreWithHook(cmd.Context(), cfg, nil, nil, newLogger(cfg), more...)
+	log := newLogger(cfg)
+	// A long admin command (an import) can be profiled like the server.
+	defer startPprof(cfg.PprofAddr, log)()
+	s, err := openStoreWithHook(cmd.Context(), cfg, nil, nil, log, more...)
 	if err != nil {
 		return err
 	}

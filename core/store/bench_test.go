@@ -162,12 +162,16 @@ func BenchmarkImportLeads(b *testing.B) {
 	b.Cleanup(func() { s.Close() })
 	pid := newProject(b, s)
 	n := 0
+	// User ids in no order, as the random ids of anonymous visitors.
+	rng := rand.New(rand.NewPCG(1, 2))
 	next := func() (core.ImportItem, error) {
 		if n == b.N {
 			return core.ImportItem{}, io.EOF
 		}
 		n++
-		return core.ImportItem{Line: n, Lead: benchLead(n)}, nil
+		l := benchLead(n)
+		l.UserID = fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
+		return core.ImportItem{Line: n, Lead: l}, nil
 	}
 	b.ResetTimer()
 	rep, err := s.ImportLeads(context.Background(), pid, next, store.ImportOptions{})
