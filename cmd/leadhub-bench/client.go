@@ -258,3 +258,59 @@ func load(addr, key string, conns int, d time.Duration, limit int, next func(i i
 		}, c.close
 	})
 }
+
+// paced makes n calls at rate per second in all, spread over conns
+// connections, each call at its planned time (open loop), and measures each
+// latency from that planned time: a call that had to wait for the one before
+// it counts the wait, as a user would. Closed-loop runs measure a saturated
+// server, whose latency is mostly queueing; this measures the latency of a
+// server that keeps up, which is what a latency target is about.
+func paced(addr, key string, conns int, rate float64, n int, next func(i int) call, check func(status int, body []byte) bool) loadResult {
+	interval := time.Duration(float64(time.Second) * float64(conns) / rate)
+	start := time.Now()
+	var mu sync.Mutex
+	var res loadResult
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &conn{addr: addr}
+			defer c.close()
+			var lat []time.Duration
+			failed, firstErr := 0, ""
+			// Worker w makes calls w, w+conns, …, offset within the interval
+			// so that the connections do not fire together.
+			for k, i := 0, w; i < n; k, i = k+1, i+conns {
+				planned := start.Add(time.Duration(k)*interval + interval*time.Duration(w)/time.Duration(conns))
+				time.Sleep(time.Until(planned))
+				cl := next(i)
+				status, body, err := c.do(cl.method, cl.path, key, cl.body, cl.header...)
+				ok := err == nil && status < 400
+				if err == nil && check != nil {
+					ok = check(status, body)
+				}
+				if !ok {
+					failed++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("%s %s: %d %v %.200s", cl.method, cl.path, status, err, body)
+					}
+					continue
+				}
+				lat = append(lat, time.Since(planned))
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.failed += failed
+			if res.firstErr == "" {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.n = len(res.lat)
+	slices.Sort(res.lat)
+	return res
+}

@@ -37,6 +37,7 @@ type options struct {
 	known       int
 	bulkConns   int
 	lookupConns int
+	lookupRate  float64
 	lookups     int
 	dir         string
 	keep        bool
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&o.bulkConns, "bulk-conns", 4, "connections of the bulk load")
 	flag.IntVar(&o.lookupConns, "lookup-conns", 4, "connections of the lookup loads")
 	flag.IntVar(&o.lookups, "lookups", 5_000, "lookups of each kind")
+	flag.Float64Var(&o.lookupRate, "lookup-rate", 500, "lookups per second of the paced (open-loop) lookup runs")
 	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder, removed at the end)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.StringVar(&o.out, "out", "", "also write the table (Markdown) to this file")
@@ -391,6 +393,10 @@ func runCore(env *benchEnv) (int, error) {
 		http         func(i int) call
 		dq           string
 		dargs        func(i int) []any
+		// paced: measured again at o.lookupRate, open loop, where its
+		// target is judged (a latency target is about a server that
+		// keeps up, not one saturated by closed-loop clients).
+		paced bool
 	}
 	one := func(i int) string { a, _ := prefixes(pick(i)); return a }
 	two := func(i int) string { a, b := prefixes(pick(i)); return a + " " + b }
@@ -404,19 +410,19 @@ func runCore(env *benchEnv) (int, error) {
 	lookups := []lookup{
 		{"by email (`?email=`)", "p99 < 2 ms", 2 * time.Millisecond,
 			func(i int) call { return call{method: "GET", path: base + "?email=" + url.QueryEscape(pick(i).email)} },
-			directQueries["email"], func(i int) []any { return []any{pid, pick(i).email} }},
+			directQueries["email"], func(i int) []any { return []any{pid, pick(i).email} }, true},
 		{"by user id (`?user_id=`)", "p99 < 2 ms", 2 * time.Millisecond,
 			func(i int) call { return call{method: "GET", path: base + "?user_id=" + pick(i).userID} },
-			directQueries["user_id"], func(i int) []any { return []any{pid, pid, pick(i).userID} }},
+			directQueries["user_id"], func(i int) []any { return []any{pid, pid, pick(i).userID} }, true},
 		{"by id (`/leads/{id}`)", "", 0,
 			func(i int) call { return call{method: "GET", path: base + "/" + sample[i%len(sample)]} },
-			directQueries["id"], func(i int) []any { return []any{sample[i%len(sample)], pid} }},
+			directQueries["id"], func(i int) []any { return []any{sample[i%len(sample)], pid} }, true},
 		{"search `?q=` one prefix (3 letters), limit 20", "p99 < 25 ms", 25 * time.Millisecond,
 			func(i int) call { return call{method: "GET", path: base + "?limit=20&q=" + url.QueryEscape(one(i))} },
-			directQueries["q"], func(i int) []any { return []any{pid, fts(one(i))} }},
+			directQueries["q"], func(i int) []any { return []any{pid, fts(one(i))} }, false},
 		{"search `?q=` two prefixes, limit 20", "p99 < 25 ms", 25 * time.Millisecond,
 			func(i int) call { return call{method: "GET", path: base + "?limit=20&q=" + url.QueryEscape(two(i))} },
-			directQueries["q"], func(i int) []any { return []any{pid, fts(two(i))} }},
+			directQueries["q"], func(i int) []any { return []any{pid, fts(two(i))} }, false},
 	}
 	// The floor of a lookup over HTTP on this machine at this concurrency:
 	// the server's cheapest answer, right before the lookups.
@@ -444,12 +450,41 @@ func runCore(env *benchEnv) (int, error) {
 			return 0, fmt.Errorf("direct %s: %w", lk.name, err)
 		}
 		say("  %s: %.0f/s, p50 %s, p99 %s; direct SQL p50 %s, p99 %s", lk.name, r.rate(), ms(r.pct(50)), ms(r.pct(99)), ms(d.pct(50)), ms(d.pct(99)))
+		target, v := lk.target, ""
+		if lk.paced {
+			target = ""
+		} else if lk.limit > 0 {
+			v = verdict(r.pct(99) < lk.limit)
+		}
+		rep.add(row{fmt.Sprintf("lookup at %s leads %s, %d conns closed loop: p50 / p99", thousands(total), lk.name, o.lookupConns), ms(r.pct(50)) + " / " + ms(r.pct(99)),
+			fmt.Sprintf("same SQL, no HTTP: %s / %s", ms(d.pct(50)), ms(d.pct(99))), fmt.Sprintf("%.0f/s", r.rate()), target, v})
+	}
+
+	// The point lookups again at a steady rate the server keeps up with.
+	pacedN := max(1, int(o.lookupRate*5)) // 5 seconds each
+	say("lookups at %.0f/s, open loop, %d each", o.lookupRate, pacedN)
+	phz := paced(srv.addr, "", 2, o.lookupRate, pacedN, func(int) call { return call{method: "GET", path: "/healthz"} }, nil)
+	if phz.failed > 0 {
+		return 0, fmt.Errorf("paced healthz: %d failed: %s", phz.failed, phz.firstErr)
+	}
+	say("  GET /healthz: p50 %s, p99 %s", ms(phz.pct(50)), ms(phz.pct(99)))
+	for _, lk := range lookups {
+		if !lk.paced {
+			continue
+		}
+		r := paced(srv.addr, k, 2, o.lookupRate, pacedN, lk.http, func(status int, body []byte) bool {
+			return status == 200 && (bytes.Contains(body, []byte(`"id"`)))
+		})
+		if r.failed > 0 {
+			return 0, fmt.Errorf("paced lookup %s: %d failed: %s", lk.name, r.failed, r.firstErr)
+		}
+		say("  %s: p50 %s, p99 %s", lk.name, ms(r.pct(50)), ms(r.pct(99)))
 		v := ""
 		if lk.limit > 0 {
 			v = verdict(r.pct(99) < lk.limit)
 		}
-		rep.add(row{fmt.Sprintf("lookup at %s leads %s: p50 / p99", thousands(total), lk.name), ms(r.pct(50)) + " / " + ms(r.pct(99)),
-			fmt.Sprintf("same SQL, no HTTP: %s / %s", ms(d.pct(50)), ms(d.pct(99))), fmt.Sprintf("%.0f/s", r.rate()), lk.target, v})
+		rep.add(row{fmt.Sprintf("lookup at %s leads %s, %.0f/s open loop: p50 / p99", thousands(total), lk.name, o.lookupRate), ms(r.pct(50)) + " / " + ms(r.pct(99)),
+			fmt.Sprintf("`GET /healthz` at the same rate: %s / %s", ms(phz.pct(50)), ms(phz.pct(99))), "", lk.target, v})
 	}
 
 	// 6. Ingest once more, now on the big database.
