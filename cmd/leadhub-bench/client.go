@@ -283,7 +283,15 @@ func paced(addr, key string, conns int, rate float64, n int, next func(i int) ca
 			// so that the connections do not fire together.
 			for k, i := 0, w; i < n; k, i = k+1, i+conns {
 				planned := start.Add(time.Duration(k)*interval + interval*time.Duration(w)/time.Duration(conns))
-				time.Sleep(time.Until(planned))
+				// On time: the latency starts when the call is sent (the
+				// sleep's own overshoot is the client's, not the server's).
+				// Late, because the call before ran past this one's time:
+				// it starts at the planned time.
+				t0 := planned
+				if d := time.Until(planned); d > 0 {
+					time.Sleep(d)
+					t0 = time.Now()
+				}
 				cl := next(i)
 				status, body, err := c.do(cl.method, cl.path, key, cl.body, cl.header...)
 				ok := err == nil && status < 400
@@ -297,7 +305,7 @@ func paced(addr, key string, conns int, rate float64, n int, next func(i int) ca
 					}
 					continue
 				}
-				lat = append(lat, time.Since(planned))
+				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
 			res.lat = append(res.lat, lat...)
