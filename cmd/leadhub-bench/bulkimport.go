@@ -45,19 +45,26 @@ type importRun struct {
 }
 
 // runImport runs `leadhub import project file` on the database at dbPath,
-// its output appended to logPath.
-func runImport(bin, dbPath, project, file, logPath string) (importRun, error) {
+// with env added to its environment and its output appended to logPath;
+// started, when set, is called once it runs.
+func runImport(bin, dbPath, project, file, logPath string, env []string, started func()) (importRun, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return importRun{}, err
 	}
 	defer log.Close()
 	cmd := exec.Command(bin, "import", project, file)
-	cmd.Env = append(os.Environ(), "LEADHUB_DATABASE_URL=sqlite:"+dbPath, "LEADHUB_LOG_FORMAT=json")
+	cmd.Env = append(append(os.Environ(), env...), "LEADHUB_DATABASE_URL=sqlite:"+dbPath, "LEADHUB_LOG_FORMAT=json")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return importRun{}, err
+	}
+	if started != nil {
+		started()
+	}
+	if err := cmd.Wait(); err != nil {
 		return importRun{}, fmt.Errorf("leadhub import: %w (see %s)", err, logPath)
 	}
 	r := importRun{took: time.Since(t0)}

@@ -345,7 +345,15 @@ func runCore(env *benchEnv) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	imp, err := runImport(bin, srv.dbPath(), pid, file, filepath.Join(mainDir, "import.log"))
+	var impProf *profiler
+	imp, err := runImport(bin, srv.dbPath(), pid, file, filepath.Join(mainDir, "import.log"), srv.env, func() {
+		if o.profile != "" {
+			// The import's own profiler (pprof_addr serves admin commands
+			// too), a third of the way in.
+			impProf = startProfileAfter(srv, filepath.Join(o.profile, "import.pprof"), 20*time.Second, 20*time.Second)
+		}
+	})
+	impProf.wait()
 	os.Remove(file)
 	if err != nil {
 		return 0, err
@@ -461,7 +469,7 @@ func runCore(env *benchEnv) (int, error) {
 	}
 
 	// The point lookups again at a steady rate the server keeps up with.
-	pacedN := max(1, int(o.lookupRate*5)) // 5 seconds each
+	pacedN := max(1, int(o.lookupRate*10)) // 10 seconds each
 	say("lookups at %.0f/s, open loop, %d each", o.lookupRate, pacedN)
 	phz := paced(srv.addr, "", 2, o.lookupRate, pacedN, func(int) call { return call{method: "GET", path: "/healthz"} }, nil)
 	if phz.failed > 0 {
@@ -668,6 +676,12 @@ func cpuModel() string {
 type profiler struct{ done chan struct{} }
 
 func startProfile(s *server, path string, d time.Duration) *profiler {
+	return startProfileAfter(s, path, 0, d)
+}
+
+// startProfileAfter is startProfile after a wait: for a process that starts
+// later on the server's profiler port (an import, with the server stopped).
+func startProfileAfter(s *server, path string, after, d time.Duration) *profiler {
 	addr := ""
 	for _, e := range s.env {
 		if v, ok := strings.CutPrefix(e, "LEADHUB_PPROF_ADDR="); ok {
@@ -680,6 +694,7 @@ func startProfile(s *server, path string, d time.Duration) *profiler {
 	p := &profiler{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
+		time.Sleep(after)
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		c := &conn{addr: addr}
 		defer c.close()
