@@ -79,6 +79,9 @@ func validNewLead(i int, nl core.NewLead) (newLeadItem, error) {
 type deferredUserIDs struct {
 	rows []userIDRow
 	seen map[string]struct{}
+	// existing holds the project's user ids from before the import, with
+	// their leads, when it has few enough (nil: look them up per batch).
+	existing map[string]string
 }
 
 func (d *deferredUserIDs) has(id string) bool {
@@ -100,6 +103,14 @@ func (s *Store) insertNewLeads(ctx context.Context, tx *wtx, projectID string, v
 		uids[k] = it.in.UserID
 	}
 	taken := make(map[string]string, len(valid))
+	if deferred != nil && deferred.existing != nil {
+		for _, u := range uids {
+			if l, ok := deferred.existing[u]; ok {
+				taken[u] = l
+			}
+		}
+		uids = nil
+	}
 	for start := 0; start < len(uids); start += batchChunk {
 		var found []userIDRow
 		if err := tx.NewSelect().Model(&found).Column("user_id", "lead_id").

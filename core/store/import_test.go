@@ -67,8 +67,13 @@ func schemaOf(t *testing.T, s *store.Store) []string {
 }
 
 func TestImportLeads(t *testing.T) {
-	for _, keep := range []bool{false, true} {
-		t.Run(fmt.Sprintf("keep indexes %v", keep), func(t *testing.T) {
+	for _, c := range []struct {
+		keep    bool
+		preload int // the project's user ids read first, or looked up per batch
+	}{{false, 1000}, {true, 1000}, {false, 0}} {
+		keep := c.keep
+		t.Run(fmt.Sprintf("keep indexes %v, preload %d", keep, c.preload), func(t *testing.T) {
+			defer store.SetImportPreloadMax(c.preload)()
 			ctx := context.Background()
 			s := openStore(t)
 			pid := newProject(t, s)
