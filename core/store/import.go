@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/leadhub/leadhub/core"
 )
@@ -60,6 +61,7 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 	if err := s.prepareBulkInserts(ctx); err != nil {
 		return core.ImportReport{}, err
 	}
+	t0 := time.Now()
 	err := s.writeAlone(ctx, func(ctx context.Context, tx *wtx) error {
 		rep = core.ImportReport{}
 		if err := s.projectExists(ctx, tx, projectID); err != nil {
@@ -96,6 +98,9 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 					}
 				} else {
 					rep.Imported++
+					if rep.Imported%importProgressEvery == 0 {
+						s.log.Info("import: leads written", "leads", rep.Imported, "refused", rep.Refused, "elapsed", time.Since(t0).Round(time.Millisecond))
+					}
 				}
 			}
 			items, lines = items[:0], lines[:0]
@@ -132,11 +137,19 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 		if err := flush(); err != nil {
 			return err
 		}
+		s.log.Info("import: leads written, now their user ids", "leads", rep.Imported, "refused", rep.Refused, "elapsed", time.Since(t0).Round(time.Millisecond))
 		slices.SortFunc(deferred.rows, func(a, b userIDRow) int { return strings.Compare(a.UserID, b.UserID) })
 		if err := insertAll(ctx, s, tx, s.hot.uid, deferred.rows); err != nil {
 			return fmt.Errorf("insert user ids: %w", err)
 		}
-		return rebuild.restore(ctx, tx)
+		if rebuild != nil {
+			s.log.Info("import: building indexes", "elapsed", time.Since(t0).Round(time.Millisecond))
+		}
+		if err := rebuild.restore(ctx, tx); err != nil {
+			return err
+		}
+		s.log.Info("import: committing", "elapsed", time.Since(t0).Round(time.Millisecond))
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrImportRefused) {
@@ -153,6 +166,9 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 	}
 	return rep, nil
 }
+
+// importProgressEvery is how often an import logs its progress, in leads.
+const importProgressEvery = 100_000
 
 // importPreloadMax bounds the user ids of a project that an import reads
 // into memory first, to check its leads' user ids against them without a
