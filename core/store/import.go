@@ -29,6 +29,10 @@ type ImportOptions struct {
 // ErrImportRefused is the error of a strict import that refused a lead.
 var ErrImportRefused = errors.New("a lead was refused")
 
+// errImportRerun fails an import whose transaction failed for another
+// operation's sake: its source has been read and cannot be read again.
+var errImportRerun = errors.New("import: its transaction failed with another write's; its source is read, run it again")
+
 // importChunk is the leads inserted together: one user-id check and a few
 // multi-row statements each.
 const importChunk = 1000
@@ -62,7 +66,14 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 		return core.ImportReport{}, err
 	}
 	t0 := time.Now()
+	ran := false
 	err := s.writeAlone(ctx, func(ctx context.Context, tx *wtx) error {
+		// The writer runs an operation again when the transaction it
+		// shared failed for another's sake; next cannot be read twice.
+		if ran {
+			return errImportRerun
+		}
+		ran = true
 		rep = core.ImportReport{}
 		if err := s.projectExists(ctx, tx, projectID); err != nil {
 			return err

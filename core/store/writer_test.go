@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leadhub/leadhub/core"
 )
 
 // One batch, three operations: the middle one writes a row and then fails
@@ -157,5 +160,70 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("row %q present: %v, want %v", name, got, want)
 		}
+	}
+}
+
+// An import whose shared transaction failed for another bulk operation's
+// sake is not run again on a source it has already read: it fails whole,
+// and nothing of it is written.
+func TestImportIsNotRunAgainOnAReadSource(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, _, err := s.CreateProject(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The import prepares its statements on the writer's connection before
+	// it queues: done here, before the writer is held.
+	if err := s.prepareBulkInserts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := s.writer.(*batcher)
+	release, running := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- b.do(ctx, func(ctx context.Context, tx *wtx) error { close(running); <-release; return nil })
+	}()
+	<-running
+	n := 0
+	next := func() (core.ImportItem, error) {
+		if n == 10 {
+			return core.ImportItem{}, io.EOF
+		}
+		n++
+		return core.ImportItem{Line: n, Lead: core.NewLead{UserID: fmt.Sprint("u", n)}}, nil
+	}
+	imported := make(chan error, 1)
+	go func() {
+		_, err := s.ImportLeads(ctx, p.ID, next, ImportOptions{})
+		imported <- err
+	}()
+	for len(b.ops) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	failed := make(chan error, 1)
+	go func() {
+		failed <- b.doAlone(ctx, func(ctx context.Context, tx *wtx) error { return errors.New("refused") })
+	}()
+	for len(b.ops) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-failed; err == nil {
+		t.Fatal("the failing operation succeeded")
+	}
+	if err := <-imported; !errors.Is(err, errImportRerun) {
+		t.Fatalf("import after a shared failure: %v, want errImportRerun", err)
+	}
+	var leads int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM leads").Scan(&leads); err != nil || leads != 0 {
+		t.Fatalf("%d leads after the failed import (%v)", leads, err)
 	}
 }
