@@ -112,6 +112,8 @@ func runImport(ctx context.Context, s *store.Store, project string, r leadfile.R
 	}
 	fmt.Fprintf(out, "imported %d leads into project %s in %s (%.0f leads/s), refused %d\n",
 		rep.Imported, project, took.Round(time.Millisecond), float64(rep.Imported)/took.Seconds(), rep.Refused)
-	fmt.Fprintln(errOut, "closing the database: its write-ahead log is copied into the file")
+	if s.Dialect() == store.SQLite {
+		fmt.Fprintln(errOut, "closing the database: its write-ahead log is copied into the file")
+	}
 	return nil
 }
