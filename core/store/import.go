@@ -29,10 +29,6 @@ type ImportOptions struct {
 // ErrImportRefused is the error of a strict import that refused a lead.
 var ErrImportRefused = errors.New("a lead was refused")
 
-// errImportRerun fails an import whose transaction failed for another
-// operation's sake: its source has been read and cannot be read again.
-var errImportRerun = errors.New("import: its transaction failed with another write's; its source is read, run it again")
-
 // importChunk is the leads inserted together: one user-id check and a few
 // multi-row statements each.
 const importChunk = 1000
@@ -66,15 +62,9 @@ func (s *Store) ImportLeads(ctx context.Context, projectID string, next func() (
 		return core.ImportReport{}, err
 	}
 	t0 := time.Now()
-	ran := false
-	err := s.writeAlone(ctx, func(ctx context.Context, tx *wtx) error {
-		// The writer runs an operation again when the transaction it
-		// shared failed for another's sake; next cannot be read twice.
-		if ran {
-			return errImportRerun
-		}
-		ran = true
-		rep = core.ImportReport{}
+	// Once: next cannot be read twice, so the writer must never run this
+	// again (after a failure of a transaction it shared, or a retry).
+	err := s.writeOnce(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := s.projectExists(ctx, tx, projectID); err != nil {
 			return err
 		}

@@ -74,6 +74,11 @@ type writer interface {
 	// operation from its neighbours, whose journal would hold a copy of
 	// every page it changes.
 	doAlone(ctx context.Context, fn txFunc) error
+	// doOnce is doAlone for an operation that cannot run twice (an import
+	// reading its source as it goes): it never shares a transaction, so a
+	// neighbour's failure never makes the writer run it again, and it is
+	// not retried on PostgreSQL.
+	doOnce(ctx context.Context, fn txFunc) error
 	close()
 }
 
@@ -100,6 +105,7 @@ type writeOp struct {
 	ctx   context.Context
 	fn    txFunc
 	alone bool // runs in a batch of its own (doAlone)
+	once  bool // and shares it with no other large operation (doOnce)
 	err   error
 	tx    wtx
 	res   chan error
@@ -117,6 +123,10 @@ func (b *batcher) do(ctx context.Context, fn txFunc) error {
 
 func (b *batcher) doAlone(ctx context.Context, fn txFunc) error {
 	return b.queue(ctx, &writeOp{ctx: ctx, fn: fn, alone: true, res: make(chan error, 1)})
+}
+
+func (b *batcher) doOnce(ctx context.Context, fn txFunc) error {
+	return b.queue(ctx, &writeOp{ctx: ctx, fn: fn, alone: true, once: true, res: make(chan error, 1)})
 }
 
 func (b *batcher) queue(ctx context.Context, op *writeOp) error {
@@ -170,7 +180,7 @@ func (b *batcher) loop() {
 			_, _ = b.s.wdb.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 		}
 		batch = append(batch[:0], first)
-		if first.alone {
+		if first.alone && !first.once {
 			// Large operations queued one after another share a
 			// transaction (runAlone): fewer commits, and pages that two of
 			// them change are written once.
@@ -178,7 +188,7 @@ func (b *batcher) loop() {
 			for len(batch) < maxAloneGroup {
 				select {
 				case op := <-b.ops:
-					if !op.alone {
+					if !op.alone || op.once {
 						b.next = op
 						break group
 					}
@@ -374,9 +384,13 @@ func (b *batcher) exec(ctx context.Context, tx *wtx, q string) error {
 // are retried: the retry sees the winner's row.
 type directWriter struct{ s *Store }
 
-func (d *directWriter) do(ctx context.Context, fn txFunc) error {
+func (d *directWriter) do(ctx context.Context, fn txFunc) error { return d.run(ctx, fn, 5) }
+
+// run runs fn in a transaction of its own, up to attempts times while it
+// fails in a way a retry can mend.
+func (d *directWriter) run(ctx context.Context, fn txFunc, attempts int) error {
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		start := time.Now()
 		var t wtx
 		err = d.s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -403,6 +417,9 @@ func (d *directWriter) do(ctx context.Context, fn txFunc) error {
 // doAlone is do: on PostgreSQL every operation has its own transaction.
 func (d *directWriter) doAlone(ctx context.Context, fn txFunc) error { return d.do(ctx, fn) }
 
+// doOnce is do without retries.
+func (d *directWriter) doOnce(ctx context.Context, fn txFunc) error { return d.run(ctx, fn, 1) }
+
 func (d *directWriter) close() {}
 
 func retryable(err error) bool {
@@ -426,6 +443,15 @@ func (s *Store) writeAlone(ctx context.Context, fn txFunc) error {
 		return s.nested(ctx, tx, fn)
 	}
 	return s.writer.doAlone(ctx, fn)
+}
+
+// writeOnce is writeAlone for an operation that must not run twice
+// (doOnce).
+func (s *Store) writeOnce(ctx context.Context, fn txFunc) error {
+	if tx, ok := ctx.Value(txKey{}).(*wtx); ok {
+		return s.nested(ctx, tx, fn)
+	}
+	return s.writer.doOnce(ctx, fn)
 }
 
 // txKey carries the open transaction of InTx in a context.

@@ -163,10 +163,11 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 	}
 }
 
-// An import whose shared transaction failed for another bulk operation's
-// sake is not run again on a source it has already read: it fails whole,
-// and nothing of it is written.
-func TestImportIsNotRunAgainOnAReadSource(t *testing.T) {
+// An import reads its source as it goes, so it must never run twice: it
+// shares no transaction with another bulk operation, whose failure would
+// make the writer run both again. Queued between two, it runs in a
+// transaction of its own and imports everything.
+func TestImportRunsInATransactionOfItsOwn(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -197,33 +198,43 @@ func TestImportIsNotRunAgainOnAReadSource(t *testing.T) {
 		n++
 		return core.ImportItem{Line: n, Lead: core.NewLead{UserID: fmt.Sprint("u", n)}}, nil
 	}
+	// A bulk operation queued before the import and a failing one after
+	// it: the import must join neither's transaction, or the failure would
+	// make the writer run it again.
+	bulk := func(err error) chan error {
+		c := make(chan error, 1)
+		go func() {
+			c <- b.doAlone(ctx, func(ctx context.Context, tx *wtx) error { return err })
+		}()
+		return c
+	}
+	waitQueued := func(n int) {
+		for len(b.ops) < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	before := bulk(nil)
+	waitQueued(1)
 	imported := make(chan error, 1)
 	go func() {
 		_, err := s.ImportLeads(ctx, p.ID, next, ImportOptions{})
 		imported <- err
 	}()
-	for len(b.ops) < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	failed := make(chan error, 1)
-	go func() {
-		failed <- b.doAlone(ctx, func(ctx context.Context, tx *wtx) error { return errors.New("refused") })
-	}()
-	for len(b.ops) < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(2)
+	after := bulk(errors.New("refused"))
+	waitQueued(3)
 	close(release)
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-failed; err == nil {
-		t.Fatal("the failing operation succeeded")
+	if err1, err2 := <-before, <-after; err1 != nil || err2 == nil {
+		t.Fatalf("the operation before: %v (want none); the failing one after: %v", err1, err2)
 	}
-	if err := <-imported; !errors.Is(err, errImportRerun) {
-		t.Fatalf("import after a shared failure: %v, want errImportRerun", err)
+	if err := <-imported; err != nil {
+		t.Fatalf("import queued beside a failing bulk operation: %v", err)
 	}
 	var leads int
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM leads").Scan(&leads); err != nil || leads != 0 {
-		t.Fatalf("%d leads after the failed import (%v)", leads, err)
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM leads").Scan(&leads); err != nil || leads != 10 {
+		t.Fatalf("%d leads after the import, want 10 (%v)", leads, err)
 	}
 }
