@@ -57,7 +57,8 @@ type newLeadItem struct {
 	tags []string
 }
 
-// validNewLead checks a lead to create, giving it a user id if it has none.
+// validNewLead checks a lead to create (by hand, in a batch or an import),
+// giving it a user id if it has none.
 func validNewLead(i int, nl core.NewLead) (newLeadItem, error) {
 	errs := map[string]string{}
 	if nl.UserID == "" {

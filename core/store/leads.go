@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/leadhub/leadhub/core"
@@ -15,18 +14,13 @@ import (
 
 // CreateLead implements core.LeadService.
 func (s *Store) CreateLead(ctx context.Context, projectID string, in core.NewLead, actor string) (*core.Lead, error) {
-	errs := map[string]string{}
-	if in.UserID == "" {
-		in.UserID = uuid.NewString()
+	it, err := validNewLead(0, in)
+	if err != nil {
+		return nil, err
 	}
-	core.ValidateUserID(in.UserID, errs)
-	core.ValidateFields(in.Fields, errs)
-	tags := core.NormalizeTags(in.Tags, errs)
-	if len(errs) > 0 {
-		return nil, core.Invalid(errs)
-	}
+	in, tags := it.in, it.tags
 	var out core.Lead
-	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := s.projectExists(ctx, tx, projectID); err != nil {
 			return err
 		}
