@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leadhub/leadhub/core/store"
+	"github.com/leadhub/leadhub/internal/testdb"
 )
 
 // runLeadhub runs the leadhub binary with args on db and returns its exit
@@ -52,18 +53,7 @@ func schemaOf(t *testing.T, db string) []string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.ReadDB().Query("SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		out = append(out, s)
-	}
-	return out
+	return testdb.SQLiteSchema(t, s.ReadDB())
 }
 
 // `leadhub import` loads NDJSON and CSV files into a project, reports the

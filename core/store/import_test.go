@@ -49,21 +49,10 @@ func importItems(n int) []core.ImportItem {
 	return items
 }
 
-// schemaOf lists the indexes and triggers of the database, with their SQL.
+// schemaOf lists the indexes and triggers of the store's database.
 func schemaOf(t *testing.T, s *store.Store) []string {
 	t.Helper()
-	rows, err := s.ReadDB().QueryContext(context.Background(), "SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		out = append(out, s)
-	}
-	return out
+	return testdb.SQLiteSchema(t, s.ReadDB())
 }
 
 func TestImportLeads(t *testing.T) {

@@ -247,3 +247,27 @@ func schemaName(test string) string {
 	b.WriteString(hex.EncodeToString(rnd[:]))
 	return b.String()
 }
+
+// SQLiteSchema lists the indexes and triggers of a SQLite database, each as
+// "type name: CREATE statement", in order: what a test compares before and
+// after an operation that drops and builds them again.
+func SQLiteSchema(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
