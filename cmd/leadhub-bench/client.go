@@ -182,14 +182,39 @@ func (r loadResult) pct(p float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))]
 }
 
+// collector gathers what the workers of a load run measured.
+type collector struct {
+	mu  sync.Mutex
+	res loadResult
+}
+
+// add is one worker's latencies, failures and first error.
+func (c *collector) add(lat []time.Duration, failed int, firstErr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.lat = append(c.res.lat, lat...)
+	c.res.failed += failed
+	if c.res.firstErr == "" {
+		c.res.firstErr = firstErr
+	}
+}
+
+// result is the run's figures, once every worker has added its own.
+func (c *collector) result(start time.Time) loadResult {
+	res := c.res
+	res.elapsed = time.Since(start)
+	res.n = len(res.lat)
+	slices.Sort(res.lat)
+	return res
+}
+
 // drive runs workers closed-loop goroutines until d has passed or limit
 // calls have been made (0: no limit), and gathers the latency of every call
 // that succeeded. Each worker gets its call function from newWorker (its own
 // connection, scan buffers…) and closes it with the func returned beside.
 func drive(workers int, d time.Duration, limit int, newWorker func() (work func(i int) error, done func())) loadResult {
 	var issued atomic.Int64
-	var mu sync.Mutex
-	var res loadResult
+	var all collector
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	start := time.Now()
@@ -219,20 +244,11 @@ func drive(workers int, d time.Duration, limit int, newWorker func() (work func(
 				}
 				lat = append(lat, time.Since(t0))
 			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			res.failed += failed
-			if res.firstErr == "" {
-				res.firstErr = firstErr
-			}
-			mu.Unlock()
+			all.add(lat, failed, firstErr)
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.n = len(res.lat)
-	slices.Sort(res.lat)
-	return res
+	return all.result(start)
 }
 
 // load runs conns closed-loop clients until d has passed or limit calls have
@@ -268,8 +284,7 @@ func load(addr, key string, conns int, d time.Duration, limit int, next func(i i
 func paced(addr, key string, conns int, rate float64, n int, next func(i int) call, check func(status int, body []byte) bool) loadResult {
 	interval := time.Duration(float64(time.Second) * float64(conns) / rate)
 	start := time.Now()
-	var mu sync.Mutex
-	var res loadResult
+	var all collector
 	var wg sync.WaitGroup
 	for w := range conns {
 		wg.Add(1)
@@ -307,18 +322,9 @@ func paced(addr, key string, conns int, rate float64, n int, next func(i int) ca
 				}
 				lat = append(lat, time.Since(t0))
 			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			res.failed += failed
-			if res.firstErr == "" {
-				res.firstErr = firstErr
-			}
-			mu.Unlock()
+			all.add(lat, failed, firstErr)
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.n = len(res.lat)
-	slices.Sort(res.lat)
-	return res
+	return all.result(start)
 }
