@@ -30,7 +30,7 @@ type Reader interface {
 // Open returns the reader of format ("ndjson" or "csv") over r.
 func Open(format string, r io.Reader) (Reader, error) {
 	switch format {
-	case "ndjson", "jsonl", "json":
+	case "ndjson":
 		return NewNDJSON(r), nil
 	case "csv":
 		return NewCSV(r)
