@@ -168,6 +168,9 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// opening the same file (leadhub migrate beside serve) may hold.
 	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")"
+	// At full, the writer's own commits are not fsynced by SQLite but by the
+	// WAL syncer beside it, before they are answered (walsync.go).
+	writerBase := strings.Replace(base, "synchronous("+sync+")", "synchronous(NORMAL)", 1)
 	// The writer never checkpoints: the checkpointer does, beside it. Its
 	// temporary files live in memory: the savepoint journal of the group
 	// commit copies every page an operation changes (4 KiB each), and as a
@@ -175,7 +178,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// two write system calls: a fifth of the writer's time under ingest.
 	// An operation that changes many pages (a bulk load) runs alone, with
 	// no savepoint and so no such journal (writeAlone).
-	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+	w, err := sql.Open("sqlite", writerBase+"&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -207,7 +210,11 @@ func (s *Store) openSQLite(path string, opts Options) error {
 		return err
 	}
 	s.checkpoints = cp
-	s.writer = newBatcher(s, opts.MaxBatch, opts.MaxWait)
+	syncWAL := ""
+	if sync == "FULL" {
+		syncWAL = path
+	}
+	s.writer = newBatcher(s, opts.MaxBatch, opts.MaxWait, syncWAL)
 	return nil
 }
 

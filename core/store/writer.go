@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,10 @@ type batcher struct {
 	quit   chan struct{}
 	done   chan struct{}
 	next   *writeOp // an operation taken from ops that starts the next batch
+	// synced, when set, answers committed batches once their fsync is done
+	// (synchronous=full on SQLite); without it a batch is answered as it
+	// commits.
+	synced *walSyncer
 }
 
 type writeOp struct {
@@ -111,8 +116,13 @@ type writeOp struct {
 	res   chan error
 }
 
-func newBatcher(s *Store, max int, linger time.Duration) *batcher {
+// newBatcher starts the write loop. With syncWAL set (a database file's
+// path), commits are answered once the syncer has fsynced its WAL.
+func newBatcher(s *Store, max int, linger time.Duration, syncWAL string) *batcher {
 	b := &batcher{s: s, ops: make(chan *writeOp, max*4), max: max, linger: linger, quit: make(chan struct{}), done: make(chan struct{})}
+	if syncWAL != "" {
+		b.synced = newWALSyncer(syncWAL, b.finish)
+	}
 	go b.loop()
 	return b
 }
@@ -153,7 +163,12 @@ func (b *batcher) close() {
 }
 
 func (b *batcher) loop() {
-	defer close(b.done)
+	defer func() {
+		if b.synced != nil {
+			b.synced.close()
+		}
+		close(b.done)
+	}()
 	batch := make([]*writeOp, 0, b.max)
 	for {
 		first := b.next
@@ -251,12 +266,29 @@ func (b *batcher) loop() {
 const maxAloneGroup = 4
 
 func (b *batcher) run(batch []*writeOp) {
+	if b.synced != nil {
+		if err := b.synced.err(); err != nil {
+			b.finish(batch, time.Now(), err)
+			return
+		}
+	}
 	if len(batch) > 1 && batch[0].alone {
 		b.runAlone(batch)
 		return
 	}
 	start := time.Now()
 	err := b.runTx(batch, true)
+	b.ended(batch, start, err)
+}
+
+// ended passes on a batch whose transaction has ended: to the syncer when
+// it committed and commits wait for their fsync, else to its callers.
+func (b *batcher) ended(batch []*writeOp, start time.Time, err error) {
+	if err == nil && b.synced != nil {
+		// The loop reuses batch's array for the next batch.
+		b.synced.committed(slices.Clone(batch), start)
+		return
+	}
 	b.finish(batch, start, err)
 }
 
@@ -269,7 +301,7 @@ func (b *batcher) runAlone(batch []*writeOp) {
 	// An error here means nothing committed. (An operation whose caller
 	// gave up before it ran is skipped; the others commit.)
 	if err := b.runTx(batch, false); err == nil {
-		b.finish(batch, start, nil)
+		b.ended(batch, start, nil)
 		return
 	}
 	b.s.metrics.TxDone(len(batch), time.Since(start), errRetriedAlone)
@@ -284,7 +316,8 @@ func (b *batcher) runAlone(batch []*writeOp) {
 var errRetriedAlone = errors.New("rolled back: its operations run again one by one")
 
 // finish ends a batch: the transaction's outcome goes to every caller, and
-// the work promised after the commit runs.
+// the work promised after the commit runs. With a syncer it runs on the
+// syncer's goroutine, once the commit is on disk.
 func (b *batcher) finish(batch []*writeOp, start time.Time, err error) {
 	b.s.metrics.TxDone(len(batch), time.Since(start), err)
 	if b.s.checkpoints != nil {
