@@ -43,20 +43,6 @@ func (c *checkpointer) overdue() bool {
 	return true
 }
 
-// checkpointInterval is the checkpointer's pace for a sync level. At
-// NORMAL a power cut loses the commits since the last checkpoint, so
-// checkpoints follow commits closely. At FULL every answered commit is on
-// disk already (walsync.go) and a checkpoint only bounds the WAL; each
-// copies the latest version of the pages changed since the one before, and
-// under ingest the same index and full-text pages change in nearly every
-// batch: fewer checkpoints copy each of them fewer times.
-func checkpointInterval(sync string) time.Duration {
-	if sync == "FULL" {
-		return 250 * time.Millisecond
-	}
-	return 50 * time.Millisecond
-}
-
 func newCheckpointer(dsn string, interval time.Duration) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

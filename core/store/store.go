@@ -203,7 +203,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 		s.rdb.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	cp, err := newCheckpointer(base+"&_pragma=cache_size(-2048)", checkpointInterval(sync))
+	cp, err := newCheckpointer(base+"&_pragma=cache_size(-2048)", 50*time.Millisecond)
 	if err != nil {
 		s.wdb.Close()
 		s.rdb.Close()
