@@ -178,6 +178,9 @@ func (s *Store) RevokeKey(ctx context.Context, projectID, keyID string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.NotFound("key")
 		}
+		// Cleared once the revocation commits, before RevokeKey returns:
+		// a call that starts after it sees the key revoked.
+		tx.onCommit(s.keys.clear)
 		return nil
 	})
 }
@@ -192,6 +195,10 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (core.Principal
 		return core.Principal{}, core.Errorf(core.EUNAUTHORIZED, "missing API key")
 	}
 	hash := core.HashSecret(secret)
+	if p, ok := s.keys.get(hash); ok {
+		return p, nil
+	}
+	gen := s.keys.generation()
 	// Every API call runs this: one statement for both kinds of key (on
 	// PostgreSQL each statement is a round trip), prepared (lookupRow). The
 	// server's admin key sorts first. Comparing hashes in SQL
@@ -206,10 +213,12 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (core.Principal
 	if err != nil {
 		return core.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
+	p := core.Principal{KeyID: row.ID, ProjectID: row.ProjectID, Role: core.Role(row.Role)}
 	if row.Role == "server" {
-		return core.Principal{Admin: true, Role: core.RoleAdmin}, nil
+		p = core.Principal{Admin: true, Role: core.RoleAdmin}
 	}
-	return core.Principal{KeyID: row.ID, ProjectID: row.ProjectID, Role: core.Role(row.Role)}, nil
+	s.keys.put(hash, p, gen)
+	return p, nil
 }
 
 // EnsureAdminKey makes the server's admin key known. With a configured key its
@@ -239,6 +248,7 @@ func (s *Store) EnsureAdminKey(ctx context.Context, configured string) (generate
 		if hash == existing {
 			return nil
 		}
+		tx.onCommit(s.keys.clear) // the old admin key may be cached
 		if existing != "" {
 			_, err = tx.NewRaw("UPDATE server_settings SET value = ? WHERE name = ?", hash, adminKeySetting).Exec(ctx)
 		} else {

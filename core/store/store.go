@@ -77,7 +77,9 @@ type Store struct {
 	checkpoints *checkpointer
 	// lock keeps other processes out of the SQLite file, or this one out
 	// of an import's (lockDatabase).
-	lock    *fileLock
+	lock *fileLock
+	// keys caches authenticated API keys (SQLite; nil on PostgreSQL).
+	keys    *keyCache
 	clock   func() time.Time
 	newID   func() string
 	hook    core.EventHook
@@ -196,6 +198,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	r.SetMaxIdleConns(opts.ReadConns)
 	r.SetConnMaxLifetime(0)
 	s.dialect = SQLite
+	s.keys = newKeyCache()
 	s.wdb = bun.NewDB(w, sqlitedialect.New())
 	s.rdb = bun.NewDB(r, sqlitedialect.New())
 	if err := s.wdb.Ping(); err != nil {
