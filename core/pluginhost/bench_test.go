@@ -141,7 +141,7 @@ func BenchmarkCallHost(b *testing.B) {
 
 func BenchmarkCallBareGRPCParallel(b *testing.B) {
 	c := bareClient(b)
-	b.SetParallelism(4) // 8 goroutines on 2 cores: the host's default Concurrency
+	b.SetParallelism(DefaultConcurrency / 2) // on 2 cores: the host's default Concurrency
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -320,7 +320,7 @@ func TestHangingPluginTimesOut(t *testing.T) {
 			t.Fatalf("job on a hanging plugin: %+v", r)
 		}
 	}
-	if n := hs.metrics.count("hang/enrich/timeout"); n == 0 || n > 8 {
+	if n := hs.metrics.count("hang/enrich/timeout"); n == 0 || n > pluginhost.DefaultConcurrency {
 		t.Fatalf("%d timeouts counted, want one wave of at most Concurrency", n)
 	}
 	i := hs.info("hang")
