@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/leadhub/leadhub/core"
 )
 
@@ -233,8 +235,7 @@ func dropIndexes(ctx context.Context, tx *wtx) (*indexRebuild, error) {
 		return nil, fmt.Errorf("import: last lead: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_master
-		WHERE type IN ('index', 'trigger') AND name IN (?, ?, ?, ?, ?) ORDER BY type, name`,
-		importDropped[0], importDropped[1], importDropped[2], importDropped[3], importDropped[4])
+		WHERE type IN ('index', 'trigger') AND name IN (?) ORDER BY type, name`, bun.In(importDropped))
 	if err != nil {
 		return nil, fmt.Errorf("import: list indexes: %w", err)
 	}

@@ -2,24 +2,12 @@ package store
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/leadhub/leadhub/core"
 )
-
-func openKeysTest(t *testing.T, path string) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), Options{URL: "sqlite:" + path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 func wantUnauthorized(t *testing.T, s *Store, secret, when string) {
 	t.Helper()
@@ -32,7 +20,7 @@ func wantUnauthorized(t *testing.T, s *Store, secret, when string) {
 // its revocation returns.
 func TestRevokedKeyStopsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	s := openKeysTest(t, filepath.Join(t.TempDir(), "l.db"))
+	s := openSQLiteStore(t, "", "")
 	p, key, err := s.CreateProject(ctx, "p")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +43,7 @@ func TestRevokedKeyStopsAtOnce(t *testing.T) {
 func TestCachedKeyExpires(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "l.db")
-	a, b := openKeysTest(t, path), openKeysTest(t, path)
+	a, b := openSQLiteStore(t, path, ""), openSQLiteStore(t, path, "")
 	now := time.Now()
 	a.keys.now = func() time.Time { return now }
 	p, key, err := a.CreateProject(ctx, "p")
@@ -94,7 +82,7 @@ func TestKeyReadBeforeAClearIsNotCached(t *testing.T) {
 
 // Unknown secrets are never cached.
 func TestUnknownKeyIsNotCached(t *testing.T) {
-	s := openKeysTest(t, filepath.Join(t.TempDir(), "l.db"))
+	s := openSQLiteStore(t, "", "")
 	wantUnauthorized(t, s, "lh_not_a_key", "an unknown secret")
 	if len(s.keys.m) != 0 {
 		t.Fatalf("%d entries cached for an unknown secret", len(s.keys.m))

@@ -168,11 +168,11 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// past 250 MB.
 	// busy_timeout first: switching to WAL takes a lock that another process
 	// opening the same file (leadhub migrate beside serve) may hold.
-	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(" + sync + ")"
-	// At full, the writer's own commits are not fsynced by SQLite but by the
-	// WAL syncer beside it, before they are answered (walsync.go).
-	writerBase := strings.Replace(base, "synchronous("+sync+")", "synchronous(NORMAL)", 1)
+	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	// The writer commits at NORMAL whatever the level: at full, its commits
+	// are fsynced by the WAL syncer beside it, before they are answered
+	// (walsync.go). The checkpointer's connection keeps the level.
+	syncLevel := "&_pragma=synchronous(" + sync + ")"
 	// The writer never checkpoints: the checkpointer does, beside it. Its
 	// temporary files live in memory: the savepoint journal of the group
 	// commit copies every page an operation changes (4 KiB each), and as a
@@ -180,7 +180,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	// two write system calls: a fifth of the writer's time under ingest.
 	// An operation that changes many pages (a bulk load) runs alone, with
 	// no savepoint and so no such journal (writeAlone).
-	w, err := sql.Open("sqlite", writerBase+"&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"&_pragma=synchronous(NORMAL)&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", base+"&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", base+syncLevel+"&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return err
@@ -206,7 +206,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 		s.rdb.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	cp, err := newCheckpointer(base+"&_pragma=cache_size(-2048)", 50*time.Millisecond)
+	cp, err := newCheckpointer(base+syncLevel+"&_pragma=cache_size(-2048)", 50*time.Millisecond)
 	if err != nil {
 		s.wdb.Close()
 		s.rdb.Close()

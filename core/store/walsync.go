@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,7 +42,6 @@ type walSyncer struct {
 
 	f      *os.File // the WAL, opened on the first sync
 	failed atomic.Pointer[error]
-	once   sync.Once
 }
 
 // syncBatch is a committed batch waiting for its fsync.
@@ -144,13 +142,12 @@ func (w *walSyncer) open() error {
 	return nil
 }
 
-// close answers the batches handed over so far and stops.
+// close answers the batches handed over so far and stops. The write loop
+// calls it once, as it ends.
 func (w *walSyncer) close() {
-	w.once.Do(func() {
-		close(w.batches)
-		<-w.done
-		if w.f != nil {
-			w.f.Close()
-		}
-	})
+	close(w.batches)
+	<-w.done
+	if w.f != nil {
+		w.f.Close()
+	}
 }

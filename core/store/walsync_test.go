@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,14 +15,9 @@ import (
 
 func openWALTest(t *testing.T, sync string) (*Store, string, string) {
 	t.Helper()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "l.db")
-	s, err := Open(ctx, Options{URL: "sqlite:" + path, Synchronous: sync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	p, _, err := s.CreateProject(ctx, "p")
+	s := openSQLiteStore(t, path, sync)
+	p, _, err := s.CreateProject(context.Background(), "p")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,11 +18,7 @@ import (
 // operations before and after it commit, and each caller gets its own result.
 func TestBatchRollsBackTheFailingOperationOnly(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLiteStore(t, "", "")
 	insert := func(name string) txFunc {
 		return func(ctx context.Context, tx *wtx) error {
 			_, err := tx.ExecContext(ctx, "INSERT INTO server_settings (name, value) VALUES (?, 'x')", name)
@@ -75,11 +69,7 @@ func TestBatchRollsBackTheFailingOperationOnly(t *testing.T) {
 // failure rolls back its own writes only.
 func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLiteStore(t, "", "")
 	b := s.writer.(*batcher)
 	txOf := map[string]*sql.Tx{}
 	runs := map[string]int{}
@@ -169,11 +159,7 @@ func TestAloneOperationRunsInATransactionOfItsOwn(t *testing.T) {
 // transaction of its own and imports everything.
 func TestImportRunsInATransactionOfItsOwn(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "l.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLiteStore(t, "", "")
 	p, _, err := s.CreateProject(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)

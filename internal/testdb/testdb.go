@@ -253,7 +253,13 @@ func schemaName(test string) string {
 // after an operation that drops and builds them again.
 func SQLiteSchema(t testing.TB, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query("SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY 1")
+	return Strings(t, db, "SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY 1")
+}
+
+// Strings runs a query of one text column and returns its values.
+func Strings(t testing.TB, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
