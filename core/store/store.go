@@ -79,7 +79,10 @@ type Store struct {
 	// of an import's (lockDatabase).
 	lock *fileLock
 	// keys caches authenticated API keys (SQLite; nil on PostgreSQL).
-	keys    *keyCache
+	keys *keyCache
+	// subs caches which webhooks each event type goes to (SQLite; nil on
+	// PostgreSQL).
+	subs    *subsCache
 	clock   func() time.Time
 	newID   func() string
 	hook    core.EventHook
@@ -199,6 +202,7 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	r.SetConnMaxLifetime(0)
 	s.dialect = SQLite
 	s.keys = newKeyCache()
+	s.subs = newSubsCache()
 	s.wdb = bun.NewDB(w, sqlitedialect.New())
 	s.rdb = bun.NewDB(r, sqlitedialect.New())
 	if err := s.wdb.Ping(); err != nil {

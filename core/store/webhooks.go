@@ -190,6 +190,7 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, in core.Web
 		if err != nil {
 			return fmt.Errorf("count webhooks: %w", err)
 		}
+		s.subs.changed()
 		if n >= maxWebhooksPerProj {
 			return core.Errorf(core.ECONFLICT, "a project has at most %d webhooks", maxWebhooksPerProj)
 		}
@@ -297,6 +298,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID, id string, p core.
 			cols = append(cols, "events")
 		}
 		row.UpdatedAt = tm(s.now())
+		if resubscribe || slices.Contains(cols, "enabled") {
+			s.subs.changed()
+		}
 		if _, err := tx.NewUpdate().Model(row).Column(cols...).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update webhook: %w", err)
 		}
@@ -322,6 +326,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, projectID, id string) error {
 		if err != nil {
 			return err
 		}
+		s.subs.changed()
 		for _, m := range []any{(*subscriptionRow)(nil), (*deliveryRow)(nil)} {
 			if _, err := tx.NewDelete().Model(m).Where("webhook_id = ?", row.ID).Exec(ctx); err != nil {
 				return fmt.Errorf("delete webhook: %w", err)
@@ -628,6 +633,9 @@ func (s *Store) RecordDeliveries(ctx context.Context, results []core.DeliveryRes
 			if len(cols) == 0 {
 				continue
 			}
+			if reason != "" {
+				s.subs.changed()
+			}
 			if _, err := tx.NewUpdate().Model(h).Column(cols...).WherePK().Exec(ctx); err != nil {
 				return fmt.Errorf("update webhook: %w", err)
 			}
@@ -739,6 +747,14 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 	if ev.Type == core.EventWebhookTest {
 		return nil, nil
 	}
+	var gen uint64
+	if c := f.s.subs; c != nil {
+		ids, g, ok := c.get(ev.ProjectID, ev.Type)
+		if ok {
+			return deliveryJobs(ev, ids), nil
+		}
+		gen = g
+	}
 	q := fanoutSQL
 	if f.s.dialect == Postgres {
 		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
@@ -748,13 +764,31 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 		return nil, fmt.Errorf("select subscribed webhooks: %w", err)
 	}
 	defer rows.Close()
-	var jobs []core.Job
+	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("select subscribed webhooks: %w", err)
 		}
-		jobs = append(jobs, core.Job{Kind: core.JobWebhookDeliver, ProjectID: ev.ProjectID, Target: id, EventID: ev.ID})
+		ids = append(ids, id)
 	}
-	return jobs, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select subscribed webhooks: %w", err)
+	}
+	if c := f.s.subs; c != nil {
+		c.put(ev.ProjectID, ev.Type, ids, gen)
+	}
+	return deliveryJobs(ev, ids), nil
+}
+
+// deliveryJobs is one delivery job of ev per webhook.
+func deliveryJobs(ev core.Event, webhookIDs []string) []core.Job {
+	if len(webhookIDs) == 0 {
+		return nil
+	}
+	jobs := make([]core.Job, len(webhookIDs))
+	for i, id := range webhookIDs {
+		jobs[i] = core.Job{Kind: core.JobWebhookDeliver, ProjectID: ev.ProjectID, Target: id, EventID: ev.ID}
+	}
+	return jobs
 }

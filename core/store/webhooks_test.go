@@ -451,3 +451,61 @@ func TestInTx(t *testing.T) {
 		t.Fatalf("rolled-back request: %v", err)
 	}
 }
+
+// The fan-out follows every change of the endpoints at once, even right
+// after events of the same types went out (the store may keep the
+// subscriptions in memory): a new endpoint, one disabled by an admin or by
+// its deliveries, one enabled again, one deleted.
+func TestWebhookFanoutFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	s, rec, _ := openHooked(t)
+	pid := newProject(t, s)
+	ingest := func() []string {
+		t.Helper()
+		if _, err := s.IngestRequest(ctx, pid, core.Ingest{UserID: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+		return rec.take()
+	}
+	if got := ingest(); len(got) != 0 {
+		t.Fatalf("jobs without webhooks: %v", got)
+	}
+	w := mustWebhook(t, s, pid, core.EventRequestCreated)
+	want := []string{"webhook.deliver request.created " + w.ID}
+	if got := ingest(); !slices.Equal(got, want) {
+		t.Fatalf("after create: %v", got)
+	}
+	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ingest(); len(got) != 0 {
+		t.Fatalf("disabled by an admin: %v", got)
+	}
+	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ingest(); !slices.Equal(got, want) {
+		t.Fatalf("enabled again: %v", got)
+	}
+	gone := core.DeliveryResult{Disable: "the endpoint answered 410 Gone", Delivery: core.Delivery{WebhookID: w.ID, EventID: "ev1",
+		EventType: core.EventRequestCreated, Attempt: 1, Status: core.DeliveryFailed, ResponseStatus: 410, Trigger: core.TriggerScheduled}}
+	if d, err := s.RecordDeliveries(ctx, []core.DeliveryResult{gone}, 0); err != nil || len(d) != 1 {
+		t.Fatalf("410: %v %v", d, err)
+	}
+	rec.take() // webhook.disabled
+	if got := ingest(); len(got) != 0 {
+		t.Fatalf("disabled by a 410: %v", got)
+	}
+	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ingest(); !slices.Equal(got, want) {
+		t.Fatalf("enabled after the 410: %v", got)
+	}
+	if err := s.DeleteWebhook(ctx, pid, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := ingest(); len(got) != 0 {
+		t.Fatalf("deleted: %v", got)
+	}
+}

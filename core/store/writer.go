@@ -348,6 +348,7 @@ func (b *batcher) runTx(batch []*writeOp, savepoints bool) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	b.s.subs.txBegan()
 	ok := 0
 	for _, op := range batch {
 		if err := op.ctx.Err(); err != nil {
