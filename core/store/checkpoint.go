@@ -26,12 +26,15 @@ type checkpointer struct {
 	frames atomic.Int64
 }
 
-// walLimit is the WAL length (in 4 KiB frames: 64 MiB) past which the writer
+// walLimit is the WAL length (in 4 KiB frames: 256 MiB) past which the writer
 // checkpoints itself, between two batches. A checkpoint beside a busy writer
 // copies frames but can never finish, since frames keep coming; only a
 // finished one lets the next write start the WAL over. Without this the WAL
-// grew past 13 GB during a bulk load of a million leads.
-const walLimit = 16384
+// grew past 13 GB during a bulk load of a million leads. Each time the writer
+// does it, the writes queued behind it wait: at 64 MiB that was several
+// times a second under ingest, and the ingest p99 with it (see
+// docs/performance.md, "Checkpoints beside the writer").
+const walLimit = 65536
 
 // overdue reports whether the writer should checkpoint now (no transaction
 // open on it), and forgets the length it saw so as not to ask twice.
