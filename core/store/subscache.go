@@ -47,8 +47,12 @@ const (
 func newSubsCache() *subsCache { return &subsCache{m: map[subsKey]subsEntry{}, now: time.Now} }
 
 // get returns the webhooks subscribed to eventType in project, or ok false
-// and the generation to give put once they are read.
+// and the generation to give put once they are read. A nil cache (on
+// PostgreSQL) never has them.
 func (c *subsCache) get(project, eventType string) (ids []string, gen uint64, ok bool) {
+	if c == nil {
+		return nil, 0, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dirty {
@@ -62,6 +66,9 @@ func (c *subsCache) get(project, eventType string) (ids []string, gen uint64, ok
 }
 
 func (c *subsCache) put(project, eventType string, ids []string, gen uint64) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dirty || gen != c.gen {

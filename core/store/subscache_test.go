@@ -71,6 +71,9 @@ func TestFanoutCacheKeepsNothingOfARolledBackChange(t *testing.T) {
 		t.Fatalf("jobs without webhooks: %v", js)
 	}
 	// The cache now knows: no webhook for request.created in this project.
+	if ids, _, ok := s.subs.get(p.ID, core.EventRequestCreated); !ok || len(ids) != 0 {
+		t.Fatalf("the fan-out did not keep what it read: %v %v", ids, ok)
+	}
 
 	errRollback := errors.New("roll back")
 	err = s.write(ctx, func(ctx context.Context, tx *wtx) error {

@@ -747,13 +747,9 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 	if ev.Type == core.EventWebhookTest {
 		return nil, nil
 	}
-	var gen uint64
-	if c := f.s.subs; c != nil {
-		ids, g, ok := c.get(ev.ProjectID, ev.Type)
-		if ok {
-			return deliveryJobs(ev, ids), nil
-		}
-		gen = g
+	ids, gen, ok := f.s.subs.get(ev.ProjectID, ev.Type)
+	if ok {
+		return deliveryJobs(ev, ids), nil
 	}
 	q := fanoutSQL
 	if f.s.dialect == Postgres {
@@ -764,7 +760,6 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 		return nil, fmt.Errorf("select subscribed webhooks: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
@@ -775,9 +770,7 @@ func (f webhookFanout) JobsFor(ctx context.Context, tx *sql.Tx, ev core.Event) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("select subscribed webhooks: %w", err)
 	}
-	if c := f.s.subs; c != nil {
-		c.put(ev.ProjectID, ev.Type, ids, gen)
-	}
+	f.s.subs.put(ev.ProjectID, ev.Type, ids, gen)
 	return deliveryJobs(ev, ids), nil
 }
 

@@ -471,19 +471,21 @@ func TestWebhookFanoutFollowsChanges(t *testing.T) {
 		t.Fatalf("jobs without webhooks: %v", got)
 	}
 	w := mustWebhook(t, s, pid, core.EventRequestCreated)
+	setEnabled := func(on bool) {
+		t.Helper()
+		if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(on)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := []string{"webhook.deliver request.created " + w.ID}
 	if got := ingest(); !slices.Equal(got, want) {
 		t.Fatalf("after create: %v", got)
 	}
-	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(false)}); err != nil {
-		t.Fatal(err)
-	}
+	setEnabled(false)
 	if got := ingest(); len(got) != 0 {
 		t.Fatalf("disabled by an admin: %v", got)
 	}
-	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(true)}); err != nil {
-		t.Fatal(err)
-	}
+	setEnabled(true)
 	if got := ingest(); !slices.Equal(got, want) {
 		t.Fatalf("enabled again: %v", got)
 	}
@@ -496,9 +498,7 @@ func TestWebhookFanoutFollowsChanges(t *testing.T) {
 	if got := ingest(); len(got) != 0 {
 		t.Fatalf("disabled by a 410: %v", got)
 	}
-	if _, err := s.UpdateWebhook(ctx, pid, w.ID, core.WebhookPatch{Enabled: ptr(true)}); err != nil {
-		t.Fatal(err)
-	}
+	setEnabled(true)
 	if got := ingest(); !slices.Equal(got, want) {
 		t.Fatalf("enabled after the 410: %v", got)
 	}
